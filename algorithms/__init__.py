@@ -1,0 +1,29 @@
+"""Training procedures behind one interface (see ``algorithms.base.Algorithm``).
+
+>>> import algorithms
+>>> algorithms.available()[:2]
+['mltp', 'mltp_conv']
+
+This package never imports ``benchmark``, ``datasets``, mlflow or optuna.
+"""
+from .base import Algorithm
+from .registry import (
+    BadHyperparameterError,
+    UnknownAlgorithmError,
+    available,
+    create,
+    get_class,
+    make_hparams,
+    register,
+)
+
+__all__ = [
+    "Algorithm",
+    "BadHyperparameterError",
+    "UnknownAlgorithmError",
+    "available",
+    "create",
+    "get_class",
+    "make_hparams",
+    "register",
+]

@@ -1,0 +1,64 @@
+"""The one interface every training procedure implements.
+
+An algorithm wraps a model and its optimiser. The runner feeds it data of the kind it
+``consumes`` and asks it to evaluate; it never looks inside.
+
+* ``consumes = "batches"``: ``train_step((x, y))`` on an ordinary supervised batch
+  (standard training, MLTP).
+* ``consumes = "episodes"``: ``train_step(list_of_tasks)`` on a meta-batch of N-way
+  K-shot tasks (MAML, Reptile, ProtoNet, ... in the few-shot suite).
+
+``train_step`` returns a dict of Python floats; it always has ``loss`` (the objective
+the step minimised, without the weight-decay term) so the runner can stop a diverging
+run, and may report algorithm-specific diagnostics (``alpha_mean``, ``grad_agreement``).
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+
+class Algorithm:
+    name: ClassVar[str] = "?"
+    consumes: ClassVar[str] = "batches"
+    Hparams: ClassVar[type]
+
+    def __init__(self, model: nn.Module, hparams: Any) -> None:
+        self.model = model
+        self.hparams = hparams
+        self.optimizer: torch.optim.Optimizer
+
+    # -- training -----------------------------------------------------------------
+    def train_step(self, data: Any) -> dict[str, float]:
+        raise NotImplementedError
+
+    def epoch_metrics(self) -> dict[str, float]:
+        """Per-epoch diagnostics of the algorithm's own state (e.g. alpha statistics)."""
+        return {}
+
+    # -- evaluation ---------------------------------------------------------------
+    @torch.no_grad()
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of the trained model on a batch (supervised evaluation)."""
+        return self.model(x)
+
+    # -- checkpointing ------------------------------------------------------------
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        """Tensors beyond the model's own (e.g. MLTP's alpha)."""
+        return {}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "extra": {k: v.detach().clone() for k, v in self.extra_state().items()},
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        with torch.no_grad():
+            for k, v in self.extra_state().items():
+                v.copy_(state["extra"][k])

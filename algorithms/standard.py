@@ -1,0 +1,41 @@
+"""Standard supervised training: one optimiser step on the loss of each batch (eq. 1)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .base import Algorithm
+from .optim import OptimHparams, add_weight_decay, build_optimizer
+from .registry import register
+
+
+@dataclass
+class StandardHparams(OptimHparams):
+    pass
+
+
+@register("standard")
+class Standard(Algorithm):
+    """``w <- opt(w, dL(w; B)/dw + beta * w)`` on each batch B."""
+
+    consumes = "batches"
+    Hparams = StandardHparams
+
+    def __init__(self, model, hparams: StandardHparams) -> None:
+        super().__init__(model, hparams)
+        self.params = list(model.parameters())
+        self.optimizer = build_optimizer(self.params, hparams)
+
+    def train_step(self, data: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+        x, y = data
+        self.model.train()
+        logits = self.model(x)
+        loss = F.cross_entropy(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        add_weight_decay(self.params, self.hparams.weight_decay)
+        self.optimizer.step()
+        correct = (logits.detach().argmax(1) == y).sum().item()
+        return {"loss": loss.item(), "train_loss": loss.item(), "train_correct": correct, "train_count": len(y)}

@@ -1,0 +1,222 @@
+"""``python -m benchmark {run,list,perf}``.
+
+Every user-facing failure is one line on stderr and a non-zero exit: 2 for bad input
+(unknown names, bad flag values, missing data), 1 when runs failed, 130 when interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse prints usage + error; we print one line
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
+    print(f"benchmark: error: {message}", file=sys.stderr)
+    return code
+
+
+def _parse_value(v: str):
+    low = v.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
+
+
+def _nonneg_int(v: str) -> int:
+    try:
+        i = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {v!r}") from None
+    return i
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="benchmark", description="Comparative meta-learning benchmark suite")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+
+    r = sub.add_parser("run", help="run a suite's grid of (dataset, model, algorithm, seed)")
+    r.add_argument("--suite", default="standard", help="standard")
+    r.add_argument("--profile", default=None, help="quick (default) or paper; see `list`")
+    r.add_argument("--dataset", nargs="+", help="override the profile's dataset(s)")
+    r.add_argument("--model", nargs="+", help="override the profile's model(s)")
+    r.add_argument("--algorithm", nargs="+", help="override the profile's algorithm(s)")
+    r.add_argument("--seeds", nargs="+", type=_nonneg_int, help="seeds (default 0 1 2)")
+    r.add_argument("--epochs", type=_nonneg_int, help="epochs per run (milestones scale with it)")
+    r.add_argument("--max-steps", type=_nonneg_int, help="stop each run after this many optimiser steps")
+    r.add_argument("--batch-size", type=_nonneg_int)
+    r.add_argument("--train-per-class", type=_nonneg_int, help="reduced scale: at most this many training images per class")
+    r.add_argument("--val-fraction", type=float, default=0.1, help="validation share carved from the training data")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="algorithm hyperparameter, e.g. --set eta=0.5")
+    r.add_argument("--data-root", help="dataset folder (or archive for imagefolder); default ./data")
+    r.add_argument("--download", action="store_true", help="download the dataset if it is missing (needs a network)")
+    r.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
+    r.add_argument("--experiment", help="MLflow experiment name (default: the suite name)")
+    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    r.add_argument("--out", default="results", help="folder for comparison plots")
+    r.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+    sub.add_parser("list", help="list algorithms, datasets, models, suites and profiles")
+
+    f = sub.add_parser("perf", help="cost benchmark: step time and peak memory relative to standard")
+    f.add_argument("--suite", default="standard")
+    f.add_argument("--model", default="cnet2")
+    f.add_argument("--batch-size", type=_nonneg_int, default=128)
+    f.add_argument("--image-size", type=_nonneg_int, default=32)
+    f.add_argument("--classes", type=_nonneg_int, default=10)
+    f.add_argument("--steps", type=_nonneg_int, default=5, help="timed steps per algorithm per round")
+    f.add_argument("--rounds", type=_nonneg_int, default=3, help="interleaved rounds (the median is reported)")
+    f.add_argument("--algorithm", nargs="+")
+    f.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    f.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    return p
+
+
+def cmd_list() -> int:
+    import algorithms
+    import datasets
+
+    from .models import list_models
+    from .suites import SUITES
+
+    print("algorithms:")
+    for name in algorithms.available():
+        cls = algorithms.get_class(name)
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        print(f"  {name:<12} [{cls.consumes}] {doc}")
+    print("datasets:")
+    for name, desc in datasets.describe().items():
+        print(f"  {name:<14} {desc}")
+    print("models:")
+    print("  " + ", ".join(list_models()))
+    print("suites and profiles:")
+    for sname, mod in SUITES.items():
+        for prof, desc in mod.DESCRIPTIONS.items():
+            default = " (default)" if prof == mod.DEFAULT_PROFILE else ""
+            print(f"  --suite {sname} --profile {prof}{default}: {desc}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    import datasets
+
+    from .plan import Overrides, PlanError, build_plan
+    from .provenance import hardware_summary, resolve_device
+    from .suites import get_suite
+
+    try:
+        suite = get_suite(args.suite)
+    except ValueError as e:
+        return _fail(str(e))
+    profile = args.profile or suite.DEFAULT_PROFILE
+    hp = {}
+    for item in args.set:
+        if "=" not in item:
+            return _fail(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        hp[k.strip()] = _parse_value(v.strip())
+    o = Overrides(
+        datasets=args.dataset, models=args.model, algorithms=args.algorithm, seeds=args.seeds,
+        epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+        train_per_class=args.train_per_class, data_root=args.data_root, download=args.download,
+        val_fraction=args.val_fraction, hparams=hp,
+    )
+    try:
+        specs = build_plan(args.suite, profile, o)
+        device = resolve_device(args.device)
+    except (PlanError, ValueError) as e:
+        return _fail(str(e))
+    if not specs:
+        return _fail("the selection is empty: no (dataset, model, algorithm, seed) to run")
+
+    # Check data before creating any MLflow run, so a missing dataset is one clear line.
+    from .runner import DataCache, install_signal_handlers, run_grid
+
+    cache = DataCache()
+    try:
+        for s in {(s.dataset, s.data_root, s.val_fraction): s for s in specs}.values():
+            cache.get(s)
+    except datasets.DataError as e:
+        return _fail(str(e))
+
+    from .tracking import Tracker
+
+    tracker = Tracker(args.tracking_uri, args.experiment or args.suite)
+    print(
+        f"suite {args.suite}, profile {profile}: {len(specs)} runs on {hardware_summary(device)}; "
+        f"tracking {tracker.uri} (experiment {tracker.experiment!r})",
+        flush=True,
+    )
+    install_signal_handlers()
+    from .report import tables
+
+    try:
+        results = run_grid(specs, tracker, device, progress=not args.no_progress, cache=cache)
+    except KeyboardInterrupt:
+        return _fail("interrupted; the run in progress is marked KILLED, finished runs are kept", 130)
+    except datasets.DataError as e:
+        return _fail(str(e))
+    except BaseException as e:
+        if type(e).__name__ == "Terminated":
+            return _fail("terminated; the run in progress is marked KILLED, finished runs are kept", 143)
+        raise
+    print()
+    print(tables(results))
+    _comparison_plots(results, Path(args.out))
+    failed = [r for r in results if r.status != "FINISHED"]
+    if failed:
+        print(f"\n{len(failed)} of {len(results)} runs failed:", file=sys.stderr)
+        for r in failed:
+            print(f"  {r.spec.run_name}: {r.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _comparison_plots(results, out: Path) -> None:
+    from .plots import comparison_curves
+
+    groups = defaultdict(lambda: defaultdict(list))
+    for r in results:
+        if r.status == "FINISHED":
+            groups[(r.spec.suite, r.spec.profile, r.spec.dataset, r.spec.model)][r.spec.algorithm].append(
+                [h["test_acc"] for h in r.history]
+            )
+    for (suite, profile, ds, model), curves in groups.items():
+        path = comparison_curves(curves, f"{ds} / {model} ({profile})", out / f"{suite}-{profile}-{ds}-{model}.png")
+        print(f"training curves: {path}")
+
+
+def cmd_perf(args) -> int:
+    from .perf import run_perf
+    from .provenance import resolve_device
+
+    try:
+        device = resolve_device(args.device)
+        return run_perf(args, device)
+    except ValueError as e:
+        return _fail(str(e))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    if args.command == "list":
+        return cmd_list()
+    if args.command == "run":
+        return cmd_run(args)
+    if args.command == "perf":
+        return cmd_perf(args)
+    return _fail(f"unknown command {args.command}")

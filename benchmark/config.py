@@ -1,0 +1,56 @@
+"""One run = dataset x model x algorithm x seed, fully resolved."""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class RunSpec:
+    suite: str
+    profile: str
+    dataset: str
+    model: str
+    algorithm: str
+    seed: int
+    epochs: int
+    batch_size: int
+    milestones: list[int]
+    hparams: dict[str, Any]  # everything the algorithm receives (optimiser included)
+    lr_gamma: float = 0.1
+    max_steps: int | None = None
+    data_root: str | None = None
+    download: bool = False
+    val_fraction: float = 0.1
+    train_per_class: int | None = None  # a labelled reduced-scale subset of the training split
+    preprocess: dict[str, Any] = field(default_factory=dict)  # overrides of the dataset's defaults
+    scale: str = "paper"  # paper | reduced | quick
+    scale_note: str = ""  # how a non-paper run differs from the paper's protocol
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def key(self) -> str:
+        """Identity of the experiment (not of the hardware it runs on): a hash of the config."""
+        d = self.to_dict()
+        d.pop("download", None)
+        raw = json.dumps(d, sort_keys=True, default=str)
+        return hashlib.sha256(raw.encode()).hexdigest()[:16]
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.dataset}-{self.model}-{self.algorithm}-s{self.seed}"
+
+    def flat_params(self) -> dict[str, str]:
+        """Every resolved hyperparameter as MLflow params."""
+        out: dict[str, str] = {}
+        for k, v in self.to_dict().items():
+            if k == "hparams":
+                out.update({f"hp.{hk}": str(hv) for hk, hv in v.items()})
+            elif k == "preprocess":
+                out.update({f"pre.{pk}": str(pv) for pk, pv in v.items()})
+            else:
+                out[k] = str(v)
+        return out

@@ -1,0 +1,54 @@
+"""The papers' reported numbers (the project's own copy: ``benchmark/data/paper_results.csv``)."""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+CSV = Path(__file__).parent / "data" / "paper_results.csv"
+
+
+@dataclass(frozen=True)
+class Reference:
+    source: str
+    suite: str
+    dataset: str
+    model: str
+    algorithm: str
+    setting: str
+    metric: str
+    value: float
+    spread: float | None
+    spread_kind: str
+
+
+@lru_cache(maxsize=1)
+def load() -> tuple[Reference, ...]:
+    rows = []
+    with open(CSV, newline="") as f:
+        for r in csv.DictReader(f):
+            rows.append(
+                Reference(
+                    source=r["source"], suite=r["suite"], dataset=r["dataset"], model=r["model"],
+                    algorithm=r["algorithm"], setting=r["setting"], metric=r["metric"],
+                    value=float(r["value"]), spread=float(r["spread"]) if r["spread"] else None,
+                    spread_kind=r["spread_kind"],
+                )
+            )
+    return tuple(rows)
+
+
+# The paper calls CIFAR-100's nets CCNet; our model names for them are either spelling.
+_MODEL_ALIASES = {f"cnet{k}": f"ccnet{k}" for k in range(1, 5)} | {f"ccnet{k}": f"cnet{k}" for k in range(1, 5)}
+
+
+def lookup(suite: str, dataset: str | None, model: str, algorithm: str, metric: str = "top1", setting: str = "") -> Reference | None:
+    """The paper's value for this cell, or None when no paper reports it."""
+    if dataset is None:
+        return None
+    models = {model, _MODEL_ALIASES.get(model, model)}
+    for r in load():
+        if (r.suite, r.dataset, r.algorithm, r.metric, r.setting) == (suite, dataset, algorithm, metric, setting) and r.model in models:
+            return r
+    return None

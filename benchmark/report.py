@@ -1,0 +1,70 @@
+"""Console tables: each algorithm's mean +- std over seeds beside the paper's value."""
+from __future__ import annotations
+
+import statistics
+from collections import defaultdict
+from collections.abc import Sequence
+
+from . import references
+from .runner import RunResult
+
+
+def _mean_std(xs: Sequence[float]) -> tuple[float, float]:
+    if not xs:
+        return float("nan"), float("nan")
+    return statistics.fmean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0)
+
+
+def paper_dataset_of(res: RunResult) -> str | None:
+    if res.spec.dataset == "imagefolder":
+        from datasets.imagefolder import guess_paper_dataset
+        from pathlib import Path
+
+        return guess_paper_dataset(Path(res.spec.data_root)) if res.spec.data_root else None
+    return res.spec.dataset
+
+
+def tables(results: Sequence[RunResult]) -> str:
+    groups: dict[tuple, list[RunResult]] = defaultdict(list)
+    for r in results:
+        groups[(r.spec.suite, r.spec.dataset, r.spec.model, r.spec.scale)].append(r)
+    out = []
+    for (suite, dataset, model, scale), rs in groups.items():
+        paper_ds = paper_dataset_of(rs[0])
+        notes = sorted({r.spec.scale_note for r in rs if r.spec.scale_note})
+        head = f"{dataset} / {model}  [scale: {scale}]"
+        lines = [head, "-" * len(head)]
+        if notes:
+            lines += [f"  note: {n}" for n in notes]
+        has5 = any("final_test_top5" in r.metrics for r in rs)
+        cols = ["algorithm", "n", "test top-1 %"] + (["test top-5 %"] if has5 else []) + ["val top-1 %", f"paper ({paper_ds or '-'})", "diff", "time/run s"]
+        rows = []
+        by_algo: dict[str, list[RunResult]] = defaultdict(list)
+        for r in rs:
+            by_algo[r.spec.algorithm].append(r)
+        for algo, ars in by_algo.items():
+            ok = [r for r in ars if r.status == "FINISHED"]
+            failed = len(ars) - len(ok)
+            m1, s1 = _mean_std([100 * r.metrics["final_test_acc"] for r in ok])
+            mv, sv = _mean_std([100 * r.metrics["final_val_acc"] for r in ok])
+            ref = references.lookup(suite, paper_ds, model, algo, "top1")
+            row = [algo, f"{len(ok)}" + (f" ({failed} failed)" if failed else ""), f"{m1:.2f} +- {s1:.2f}" if ok else "-"]
+            if has5:
+                m5, s5 = _mean_std([100 * r.metrics.get("final_test_top5", float("nan")) for r in ok])
+                ref5 = references.lookup(suite, paper_ds, model, algo, "top5")
+                row.append(f"{m5:.2f} +- {s5:.2f}" + (f" (paper {ref5.value:.1f})" if ref5 else ""))
+            row.append(f"{mv:.2f} +- {sv:.2f}" if ok else "-")
+            if ref:
+                row += [f"{ref.value:.1f} +- {ref.spread:.2f}" if ref.spread is not None else f"{ref.value:.1f}", f"{m1 - ref.value:+.2f}" if ok else "-"]
+            else:
+                row += ["-", "-"]
+            row.append(f"{statistics.fmean([r.wall_time for r in ars]):.1f}")
+            rows.append(row)
+        widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) for i, c in enumerate(cols)]
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+        lines.append(fmt.format(*cols))
+        lines += [fmt.format(*r) for r in rows]
+        if scale != "paper" and paper_ds and any(references.lookup(suite, paper_ds, model, a, "top1") for a in by_algo):
+            lines.append(f"  (paper values are the full {paper_ds} protocol; this run is {scale}-scale: compare differences, not levels)")
+        out.append("\n".join(lines))
+    return "\n\n".join(out)

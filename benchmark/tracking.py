@@ -1,0 +1,114 @@
+"""MLflow tracking: the only module that imports mlflow.
+
+Default store: a local SQLite file (``sqlite:///mlflow.db`` in the working directory,
+artifacts in ``./mlartifacts``); ``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` override.
+A run is always ended: FINISHED, FAILED (with the traceback or divergence message as an
+artifact) or KILLED (interrupted), never left RUNNING.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+DEFAULT_URI = "sqlite:///mlflow.db"
+DEFAULT_ARTIFACTS = "mlartifacts"
+
+
+def default_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI)
+
+
+def _quiet() -> None:
+    for name in ("mlflow", "alembic", "sqlalchemy"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _retry(fn, *args, attempts: int = 8, **kwargs):
+    """SQLite allows one writer at a time: retry 'database is locked' with backoff."""
+    delay = 0.1
+    for i in range(attempts):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as e:  # mlflow wraps the sqlite error in its own exception types
+            if "locked" not in str(e).lower() or i == attempts - 1:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 3.0)
+    return None
+
+
+class Tracker:
+    def __init__(self, uri: str | None = None, experiment: str = "standard") -> None:
+        _quiet()
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        import mlflow
+        from mlflow.tracking import MlflowClient
+
+        self.mlflow = mlflow
+        self.uri = uri or default_uri()
+        self.client = MlflowClient(tracking_uri=self.uri)
+        exp = _retry(self.client.get_experiment_by_name, experiment)
+        if exp is None:
+            location = None
+            if self.uri.startswith("sqlite:"):
+                location = (Path(DEFAULT_ARTIFACTS).resolve() / experiment).as_uri()
+            try:
+                self.experiment_id = _retry(self.client.create_experiment, experiment, artifact_location=location)
+            except Exception:  # created concurrently by another process
+                self.experiment_id = _retry(self.client.get_experiment_by_name, experiment).experiment_id
+        else:
+            self.experiment_id = exp.experiment_id
+        self.experiment = experiment
+
+    # -- runs --------------------------------------------------------------------
+    def start(self, name: str, params: dict[str, str], tags: dict[str, str]) -> str:
+        from mlflow.entities import Param, RunTag
+
+        run = _retry(self.client.create_run, self.experiment_id, run_name=name, tags=tags)
+        rid = run.info.run_id
+        items = [Param(k, str(v)[:6000]) for k, v in params.items()]
+        for i in range(0, len(items), 100):
+            _retry(self.client.log_batch, rid, params=items[i : i + 100])
+        _retry(self.client.log_batch, rid, tags=[RunTag("mlflow.runName", name)])
+        return rid
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        ts = int(time.time() * 1000)
+        ms = [Metric(k, float(v), ts, step) for k, v in metrics.items() if v is not None]
+        _retry(self.client.log_batch, run_id, metrics=ms)
+
+    def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
+        from mlflow.entities import RunTag
+
+        _retry(self.client.log_batch, run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_artifact(self, run_id: str, path: str | Path) -> None:
+        _retry(self.client.log_artifact, run_id, str(path))
+
+    def log_json(self, run_id: str, obj: Any, name: str) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / name
+            p.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+            self.log_artifact(run_id, p)
+
+    def log_text(self, run_id: str, text: str, name: str) -> None:
+        with tempfile.TemporaryDirectory() as d:
+            p = Path(d) / name
+            p.write_text(text)
+            self.log_artifact(run_id, p)
+
+    def end(self, run_id: str, status: str) -> None:
+        _retry(self.client.set_terminated, run_id, status)
+
+    # -- queries -----------------------------------------------------------------
+    def runs(self, experiment: str | None = None, filter_string: str = "") -> list:
+        exp = self.client.get_experiment_by_name(experiment) if experiment else None
+        ids = [exp.experiment_id] if exp else [self.experiment_id]
+        return self.client.search_runs(ids, filter_string=filter_string, max_results=50000)

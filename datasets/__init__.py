@@ -1,0 +1,27 @@
+"""Data only: loaders, splits, batched preprocessing. Never imports ``benchmark``,
+``algorithms``, mlflow or optuna.
+
+Note: this top-level package is called ``datasets``, like the Hugging Face distribution.
+Do not install both in one environment; ``tests/test_layering.py`` checks that
+``import datasets`` resolves to this package.
+"""
+from .base import ImageSet, Preprocess, SupervisedData
+from .errors import DataError, DataNotFoundError, IntegrityError, UnknownDatasetError
+from .loader import BatchLoader
+from .registry import available, describe, get
+
+IS_META_BENCHMARK = True
+
+__all__ = [
+    "BatchLoader",
+    "DataError",
+    "DataNotFoundError",
+    "ImageSet",
+    "IntegrityError",
+    "Preprocess",
+    "SupervisedData",
+    "UnknownDatasetError",
+    "available",
+    "describe",
+    "get",
+]

@@ -1,0 +1,32 @@
+"""Offline embedded dataset for the quick profile: scikit-learn's handwritten digits.
+
+1,797 real 8x8 grayscale digits (UCI optdigits) ship inside scikit-learn, so the suite
+runs on a fresh machine with no download. A fixed, stratified quarter is the test
+split; validation is carved from the rest. Pixel values 0..16 are scaled to 0..255.
+"""
+from __future__ import annotations
+
+import torch
+
+from .base import ImageSet, Preprocess, SupervisedData
+from .splits import carve_validation
+
+TEST_FRACTION = 0.25
+SPLIT_SEED = 1797
+
+
+def load_digits(val_fraction: float = 0.1) -> SupervisedData:
+    from sklearn.datasets import load_digits as sk_digits
+
+    d = sk_digits()
+    images = torch.from_numpy(d.images).mul(255.0 / 16.0).round().clamp(0, 255).to(torch.uint8)[:, None]
+    labels = torch.from_numpy(d.target).long()
+    everything = ImageSet(images, labels)
+    rest, test = carve_validation(everything, TEST_FRACTION, seed=SPLIT_SEED)
+    train, val = carve_validation(rest, val_fraction)
+    return SupervisedData(
+        name="digits", train=train, val=val, test=test, classes=[str(i) for i in range(10)],
+        # 8x8 images: pad 1 (the CIFAR recipe's pad 4 scaled to the size); digits are not flip-invariant.
+        preprocess=Preprocess(normalize="per_image", pad=1, flip=False),
+        source="embedded: sklearn.datasets.load_digits", paper_dataset=None,
+    )
