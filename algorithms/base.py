@@ -14,6 +14,7 @@ run, and may report algorithm-specific diagnostics (``alpha_mean``, ``grad_agree
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, ClassVar
 
 import torch
@@ -50,9 +51,11 @@ class Algorithm:
         return {}
 
     def state_dict(self) -> dict[str, Any]:
+        """A snapshot (deep copy): later steps do not change it, and loading it into
+        another algorithm shares no buffers with this one."""
         return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "model": copy.deepcopy(self.model.state_dict()),
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
             "extra": {k: v.detach().clone() for k, v in self.extra_state().items()},
         }
 

@@ -66,9 +66,9 @@ class MLTP(Algorithm):
         self.layers = parameter_groups(model, self.group)
         self.adapt = [n for names in self.layers.values() for n in names]
         self.layer_index = {n: i for i, names in enumerate(self.layers.values()) for n in names}
-        device = next(model.parameters()).device
+        ref = next(model.parameters())
         # Drawn from torch's global generator, which the runner seeds per run.
-        alpha = torch.empty(len(self.layers), device=device).normal_(hparams.alpha_mean, hparams.alpha_std)
+        alpha = torch.empty(len(self.layers), device=ref.device, dtype=ref.dtype).normal_(hparams.alpha_mean, hparams.alpha_std)
         self.alpha = nn.Parameter(alpha)  # requires grad even when fixed: dJ/dalpha is the agreement term
         self.params = list(model.parameters())
         groups = [{"params": self.params}]

@@ -6,7 +6,8 @@ Names are the API: every training procedure of both suites is reachable as
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from torch import nn

@@ -1,7 +1,9 @@
 """Turn (suite, profile, overrides) into the list of fully resolved runs."""
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import algorithms
@@ -77,7 +79,6 @@ def build_plan(suite: str, profile: str, o: Overrides) -> list[RunSpec]:
     if o.datasets:
         for d in o.datasets:
             from datasets.imagefolder import guess_paper_dataset
-            from pathlib import Path
 
             paper_ds = guess_paper_dataset(Path(o.data_root)) if (d == "imagefolder" and o.data_root) else None
             b = mod.protocol_for(profile, d, paper_ds)
@@ -86,20 +87,24 @@ def build_plan(suite: str, profile: str, o: Overrides) -> list[RunSpec]:
     else:
         blocks = base_blocks
 
+    if o.hparams:
+        selected = {a for b in blocks for m in (o.models or b.models) for a in (o.algorithms or b.algorithms_for(m))}
+        known = set().union(*(algorithms.get_class(a).Hparams.__dataclass_fields__ for a in selected))
+        unknown = sorted(set(o.hparams) - known)
+        if unknown:
+            raise PlanError(f"--set {unknown[0]}: no selected algorithm has that hyperparameter; valid: {', '.join(sorted(known))}")
+
     runs: list[RunSpec] = []
     for b in blocks:
         for model in o.models or b.models:
             algos = o.algorithms or b.algorithms_for(model)
             for algo in algos:
-                hp = {**b.hparams_for(model), **o.hparams}
-                # keep only what the algorithm accepts (standard has no eta/alpha)
-                fields = algorithms.get_class(algo).Hparams.__dataclass_fields__
-                unknown = sorted(set(o.hparams) - set(fields))
-                if unknown and all(k not in algorithms.get_class(a).Hparams.__dataclass_fields__ for a in algos for k in unknown):
-                    raise PlanError(f"--set {unknown[0]}: no selected algorithm has that hyperparameter")
-                hp = {k: v for k, v in hp.items() if k in fields}
+                # The profile's values for the hyperparameters this algorithm has (standard
+                # has no eta or alpha), then --set, resolved to the full dataclass.
+                fields = set(algorithms.get_class(algo).Hparams.__dataclass_fields__)
+                hp = {k: v for k, v in {**b.hparams_for(model), **o.hparams}.items() if k in fields}
                 try:
-                    algorithms.make_hparams(algo, **hp)
+                    hp = dataclasses.asdict(algorithms.make_hparams(algo, **hp))
                 except (algorithms.BadHyperparameterError, TypeError) as e:
                     raise PlanError(str(e)) from None
                 epochs = o.epochs or b.epochs

@@ -17,11 +17,13 @@ def _mean_std(xs: Sequence[float]) -> tuple[float, float]:
 
 def paper_dataset_of(res: RunResult) -> str | None:
     if res.spec.dataset == "imagefolder":
-        from datasets.imagefolder import guess_paper_dataset
         from pathlib import Path
 
+        from datasets.imagefolder import guess_paper_dataset
+
         return guess_paper_dataset(Path(res.spec.data_root)) if res.spec.data_root else None
-    return res.spec.dataset
+    known = {r.dataset for r in references.load()}
+    return res.spec.dataset if res.spec.dataset in known else None
 
 
 def tables(results: Sequence[RunResult]) -> str:

@@ -44,10 +44,11 @@ def _retry(fn, *args, attempts: int = 8, **kwargs):
 
 class Tracker:
     def __init__(self, uri: str | None = None, experiment: str = "standard") -> None:
-        _quiet()
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         import mlflow
         from mlflow.tracking import MlflowClient
+
+        _quiet()  # after the import: mlflow configures its own loggers when imported
 
         self.mlflow = mlflow
         self.uri = uri or default_uri()

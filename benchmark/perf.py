@@ -1,0 +1,130 @@
+"""Cost benchmark (a command, not a timed test): step time of each algorithm relative to
+``standard`` on the same model and batch, measured interleaved in one process, plus peak
+memory. Rounds rotate the algorithm order so that machine drift hits every algorithm.
+
+Peak memory: on CUDA, ``torch.cuda.max_memory_allocated``; on CPU, the peak resident set
+size above the level just before the algorithm's steps, sampled every millisecond.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import threading
+import time
+
+import torch
+
+import algorithms
+
+from .models import create_model
+from .provenance import hardware_summary
+
+TARGETS = {"standard": 1.0, "mltp_fo": 1.10, "mltp_fc": 2.2, "mltp_conv": 2.2, "mltp": 2.2}
+
+
+class _RssPeak:
+    def __init__(self) -> None:
+        self.page = os.sysconf("SC_PAGE_SIZE")
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def rss(self) -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * self.page
+
+    def __enter__(self):
+        self.base = self.rss()
+        self.peak = self.base
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.rss())
+            time.sleep(0.001)
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, self.rss())
+
+    @property
+    def delta_mb(self) -> float:
+        return (self.peak - self.base) / 2**20
+
+
+def measure(names: list[str], model_name: str, batch: int, image_size: int, classes: int, steps: int, rounds: int, device: torch.device) -> list[dict]:
+    torch.manual_seed(0)
+    x = torch.randn(batch, 3, image_size, image_size, device=device)
+    y = torch.randint(0, classes, (batch,), device=device)
+    algos = {}
+    for n in names:
+        torch.manual_seed(0)
+        model = create_model(model_name, classes, 3, image_size).to(device)
+        algos[n] = algorithms.create(n, model)
+        for _ in range(2):  # warm-up (allocator, kernels)
+            algos[n].train_step((x, y))
+    times: dict[str, list[float]] = {n: [] for n in names}
+    mem: dict[str, float] = {n: 0.0 for n in names}
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for r in range(rounds):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for n in order:
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats(device)
+                base = torch.cuda.memory_allocated(device)
+            with _RssPeak() as rss:
+                sync()
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    algos[n].train_step((x, y))
+                sync()
+                times[n].append((time.perf_counter() - t0) / steps)
+            peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20 if device.type == "cuda" else rss.delta_mb
+            mem[n] = max(mem[n], peak)
+    base_t = statistics.median(times[names[0]])
+    rows = []
+    for n in names:
+        t = statistics.median(times[n])
+        rows.append({"algorithm": n, "step_ms": 1000 * t, "ratio": t / base_t, "target": TARGETS.get(n), "peak_mb": mem[n]})
+    return rows
+
+
+def format_table(rows: list[dict], markdown: bool) -> str:
+    head = ["algorithm", "step time (ms)", "x standard", "target", "peak memory (MB)", "meets target"]
+    body = []
+    for r in rows:
+        tgt = r["target"]
+        ok = "-" if tgt is None or r["algorithm"] == "standard" else ("yes" if r["ratio"] <= tgt else f"no (+{100 * (r['ratio'] / tgt - 1):.0f}%)")
+        body.append([r["algorithm"], f"{r['step_ms']:.0f}", f"{r['ratio']:.2f}", f"<= {tgt:.2f}" if tgt and r["algorithm"] != "standard" else "-", f"{r['peak_mb']:.0f}", ok])
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(b) + " |" for b in body]
+        return "\n".join(lines)
+    w = [max(len(h), *(len(b[i]) for b in body)) for i, h in enumerate(head)]
+    fmt = "  ".join(f"{{:<{x}}}" for x in w)
+    return "\n".join([fmt.format(*head)] + [fmt.format(*b) for b in body])
+
+
+def run_perf(args, device: torch.device) -> int:
+    if args.suite != "standard":
+        raise ValueError(f"perf for suite {args.suite!r} is not available yet; valid: standard")
+    names = args.algorithm or list(TARGETS)
+    if names[0] != "standard":
+        names = ["standard"] + [n for n in names if n != "standard"]
+    valid = algorithms.available("batches")
+    for n in names:
+        if n not in valid:
+            raise ValueError(f"unknown algorithm {n!r} for perf --suite standard; valid: {', '.join(valid)}")
+    if min(args.steps, args.rounds, args.batch_size) < 1:
+        raise ValueError("--steps, --rounds and --batch-size must be >= 1")
+    print(
+        f"perf: {args.model}, batch {args.batch_size}x3x{args.image_size}x{args.image_size}, {args.classes} classes, "
+        f"{args.rounds} rounds x {args.steps} steps, median per step; {hardware_summary(device)}, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads",
+        flush=True,
+    )
+    rows = measure(names, args.model, args.batch_size, args.image_size, args.classes, args.steps, args.rounds, device)
+    print(format_table(rows, args.markdown))
+    return 0

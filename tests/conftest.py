@@ -1,0 +1,28 @@
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path, monkeypatch):
+    """No test writes to the user's cache or the project's MLflow store."""
+    monkeypatch.setenv("BENCHMARK_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    torch.manual_seed(0)
+    yield
+
+
+def shared_data(name: str) -> Path:
+    """A file under ../shared/data, or skip (users' machines have no ../shared)."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"{path} not present (real-data tests need ../shared/data beside the project)")
+    return path
+
+
+os.environ.setdefault("MPLBACKEND", "Agg")
