@@ -15,7 +15,8 @@ run, and may report algorithm-specific diagnostics (``alpha_mean``, ``grad_agree
 from __future__ import annotations
 
 import copy
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import nn
@@ -65,3 +66,43 @@ class Algorithm:
         with torch.no_grad():
             for k, v in self.extra_state().items():
                 v.copy_(state["extra"][k])
+
+
+class Task(Protocol):
+    """What an episodic algorithm reads from a task (``datasets.Episode`` provides it).
+
+    ``*_y``: labels 0..N-1 within the episode; ``*_g``: the classes' ids over all
+    meta-training classes (used by transfer learning and Meta-Transfer Learning).
+    """
+
+    support_x: torch.Tensor
+    support_y: torch.Tensor
+    query_x: torch.Tensor
+    query_y: torch.Tensor
+    support_g: torch.Tensor
+    query_g: torch.Tensor
+
+
+class EpisodicAlgorithm(Algorithm):
+    """Consumes meta-batches of tasks; scored by adapting to a new task's support set
+    and classifying its query set.
+
+    The model must expose ``embed(x)`` (features), ``head`` (an ``nn.Linear`` with one
+    output per way) and ``feature_dim`` (Conv-4 in ``benchmark.models`` does).
+    """
+
+    consumes: ClassVar[str] = "episodes"
+    needs_training: ClassVar[bool] = True
+
+    def train_step(self, tasks: Sequence[Task]) -> dict[str, float]:
+        raise NotImplementedError
+
+    def query_logits(self, task: Task) -> torch.Tensor:
+        """Adapt to ``task``'s support set (without changing the learned state) and
+        return logits for its query set."""
+        raise NotImplementedError
+
+    def evaluate(self, task: Task) -> float:
+        """Query accuracy after adapting to the support set."""
+        logits = self.query_logits(task)
+        return (logits.argmax(1) == task.query_y).float().mean().item()

@@ -43,7 +43,7 @@ def register(name: str) -> Callable[[type[Algorithm]], type[Algorithm]]:
 
 def _load_builtin() -> None:
     # Importing the modules runs their @register decorators.
-    from . import mltp, standard  # noqa: F401
+    from . import maml, mltp, mtl, protonet, reptile, standard, transfer  # noqa: F401
 
 
 def available(consumes: str | None = None) -> list[str]:

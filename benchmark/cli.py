@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     r = sub.add_parser("run", help="run a suite's grid of (dataset, model, algorithm, seed)")
-    r.add_argument("--suite", default="standard", help="standard")
+    r.add_argument("--suite", default="standard", help="standard or fewshot")
     r.add_argument("--profile", default=None, help="quick (default) or paper; see `list`")
     r.add_argument("--dataset", nargs="+", help="override the profile's dataset(s)")
     r.add_argument("--model", nargs="+", help="override the profile's model(s)")
@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--train-per-class", type=_nonneg_int, help="reduced scale: at most this many training images per class")
     r.add_argument("--val-fraction", type=float, default=0.1, help="validation share carved from the training data")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="algorithm hyperparameter, e.g. --set eta=0.5")
+    r.add_argument("--ways", nargs="+", type=_nonneg_int, help="few-shot: N of N-way (several allowed)")
+    r.add_argument("--shots", nargs="+", type=_nonneg_int, help="few-shot: K of K-shot (several allowed)")
+    r.add_argument("--queries", type=_nonneg_int, help="few-shot: query images per class")
+    r.add_argument("--meta-iterations", type=_nonneg_int, help="few-shot: meta-training iterations")
+    r.add_argument("--meta-batch", type=_nonneg_int, help="few-shot: tasks per meta-iteration")
+    r.add_argument("--test-episodes", type=_nonneg_int, help="few-shot: fixed test episodes (default 600)")
     r.add_argument("--data-root", help="dataset folder (or archive for imagefolder); default ./data")
     r.add_argument("--download", action="store_true", help="download the dataset if it is missing (needs a network)")
     r.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
@@ -132,7 +138,8 @@ def cmd_run(args) -> int:
         datasets=args.dataset, models=args.model, algorithms=args.algorithm, seeds=args.seeds,
         epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
         train_per_class=args.train_per_class, data_root=args.data_root, download=args.download,
-        val_fraction=args.val_fraction, hparams=hp,
+        val_fraction=args.val_fraction, hparams=hp, ways=args.ways, shots=args.shots, queries=args.queries,
+        meta_iterations=args.meta_iterations, meta_batch=args.meta_batch, test_episodes=args.test_episodes,
     )
     try:
         specs = build_plan(args.suite, profile, o)
@@ -149,7 +156,9 @@ def cmd_run(args) -> int:
     try:
         for s in {(s.dataset, s.data_root, s.val_fraction): s for s in specs}.values():
             cache.get(s)
-    except datasets.DataError as e:
+        if specs[0].episodic:
+            _check_episodes(specs, cache)
+    except (datasets.DataError, ValueError) as e:
         return _fail(str(e))
 
     from .tracking import Tracker
@@ -185,9 +194,33 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _comparison_plots(results, out: Path) -> None:
-    from .plots import comparison_curves
+def _check_episodes(specs, cache) -> None:
+    """Every setting fits every split (enough classes and images per class), before any run."""
+    from datasets import EpisodeSampler
 
+    for s in {(s.dataset, s.ways, s.shots, s.queries): s for s in specs}.values():
+        data = cache.get(s)
+        for name, split in data.splits.items():
+            try:
+                EpisodeSampler(split, s.ways, s.shots, s.queries)
+            except ValueError as e:
+                raise ValueError(f"{s.dataset} {name} split: {e}; lower --ways/--shots/--queries") from None
+
+
+def _comparison_plots(results, out: Path) -> None:
+    from .plots import comparison_bars, comparison_curves
+
+    if results and results[0].spec.episodic:
+        groups = defaultdict(lambda: defaultdict(list))
+        for r in results:
+            if r.status == "FINISHED":
+                groups[(r.spec.profile, r.spec.dataset, r.spec.model, r.spec.setting)][r.spec.algorithm].append(
+                    (r.metrics["test_acc"], r.metrics["test_ci95"]))
+        for (profile, ds, model, setting), vals in groups.items():
+            name = f"fewshot-{profile}-{ds}-{model}-{setting.replace(' ', '')}.png"
+            path = comparison_bars(vals, f"{ds} / {model} / {setting} ({profile})", out / name)
+            print(f"comparison plot: {path}")
+        return
     groups = defaultdict(lambda: defaultdict(list))
     for r in results:
         if r.status == "FINISHED":

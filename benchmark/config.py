@@ -15,10 +15,10 @@ class RunSpec:
     model: str
     algorithm: str
     seed: int
-    epochs: int
-    batch_size: int
-    milestones: list[int]
     hparams: dict[str, Any]  # everything the algorithm receives (optimiser included)
+    epochs: int = 0
+    batch_size: int = 0
+    milestones: list[int] = field(default_factory=list)
     lr_gamma: float = 0.1
     max_steps: int | None = None
     data_root: str | None = None
@@ -28,6 +28,25 @@ class RunSpec:
     preprocess: dict[str, Any] = field(default_factory=dict)  # overrides of the dataset's defaults
     scale: str = "paper"  # paper | reduced | quick
     scale_note: str = ""  # how a non-paper run differs from the paper's protocol
+    # few-shot suite only
+    ways: int | None = None
+    shots: int | None = None
+    queries: int | None = None
+    meta_batch: int | None = None
+    meta_iterations: int | None = None
+    test_episodes: int | None = None
+    val_episodes: int | None = None
+    val_every: int | None = None
+    eval_seed: int = 0
+
+    @property
+    def episodic(self) -> bool:
+        return self.ways is not None
+
+    @property
+    def setting(self) -> str:
+        """``5-way 1-shot`` in the few-shot suite (the references' setting column), else ''."""
+        return f"{self.ways}-way {self.shots}-shot" if self.episodic else ""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -41,6 +60,8 @@ class RunSpec:
 
     @property
     def run_name(self) -> str:
+        if self.episodic:
+            return f"{self.dataset}-{self.model}-{self.algorithm}-{self.ways}w{self.shots}s-s{self.seed}"
         return f"{self.dataset}-{self.model}-{self.algorithm}-s{self.seed}"
 
     def flat_params(self) -> dict[str, str]:

@@ -57,3 +57,45 @@ def comparison_curves(curves: Mapping[str, Sequence[Sequence[float]]], title: st
     fig.savefig(path, dpi=90)
     plt.close(fig)
     return path
+
+
+def episodic_curves(history: Sequence[Mapping[str, float]], title: str, path: str | Path) -> Path:
+    """One few-shot run: meta-training loss and validation accuracy against meta-iterations."""
+    it = [h["iteration"] for h in history]
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax1.plot(it, [h["train_loss"] for h in history], label="meta-train loss")
+    ax1.set_xlabel("meta-iteration")
+    ax1.legend()
+    if "val_acc" in history[0]:
+        acc = [100 * h["val_acc"] for h in history]
+        ci = [100 * h["val_ci95"] for h in history]
+        ax2.errorbar(it, acc, yerr=ci, label="validation (95% CI)", capsize=3)
+    if "train_acc" in history[0]:
+        ax2.plot(it, [100 * h["train_acc"] for h in history], label="meta-train query")
+    ax2.set_xlabel("meta-iteration")
+    ax2.set_ylabel("accuracy (%)")
+    ax2.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def comparison_bars(values: Mapping[str, Sequence[tuple[float, float]]], title: str, path: str | Path) -> Path:
+    """Test accuracy of each algorithm (mean over seeds) with the mean 95% CI as error bars."""
+    names = list(values)
+    means = [100 * sum(a for a, _ in values[n]) / len(values[n]) for n in names]
+    cis = [100 * sum(c for _, c in values[n]) / len(values[n]) for n in names]
+    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(names)), 3.8))
+    ax.bar(range(len(names)), means, yerr=cis, capsize=4, color="tab:blue", alpha=0.8)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(title)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path

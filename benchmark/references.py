@@ -47,7 +47,7 @@ def lookup(suite: str, dataset: str | None, model: str, algorithm: str, metric: 
     """The paper's value for this cell, or None when no paper reports it."""
     if dataset is None:
         return None
-    models = {model, _MODEL_ALIASES.get(model, model)}
+    models = {model, _MODEL_ALIASES.get(model, model), "paper"}  # "paper": the paper's own backbone
     for r in load():
         if (r.suite, r.dataset, r.algorithm, r.metric, r.setting) == (suite, dataset, algorithm, metric, setting) and r.model in models:
             return r

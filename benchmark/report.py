@@ -26,7 +26,54 @@ def paper_dataset_of(res: RunResult) -> str | None:
     return res.spec.dataset if res.spec.dataset in known else None
 
 
+def fewshot_tables(results: Sequence[RunResult]) -> str:
+    """One table per (dataset, model, setting): mean test accuracy over the fixed episodes
+    (with its 95% CI; over several seeds, the mean of the seeds and their std)."""
+    groups: dict[tuple, list[RunResult]] = defaultdict(list)
+    for r in results:
+        groups[(r.spec.dataset, r.spec.model, r.spec.setting, r.spec.scale)].append(r)
+    out = []
+    for (dataset, model, setting, scale), rs in groups.items():
+        known = {x.dataset for x in references.load()}
+        paper_ds = dataset if dataset in known else None
+        head = f"{dataset} / {model} / {setting}  [scale: {scale}]"
+        lines = [head, "-" * len(head)]
+        notes = sorted({r.spec.scale_note for r in rs if r.spec.scale_note})
+        lines += [f"  note: {n}" for n in notes]
+        s0 = rs[0].spec
+        lines.append(f"  {s0.test_episodes} fixed test episodes ({s0.queries} queries per class), the same for every algorithm")
+        cols = ["algorithm", "seeds", "test acc % (95% CI)", "seed std", f"paper ({paper_ds or '-'})", "diff", "time/run s"]
+        by_algo: dict[str, list[RunResult]] = defaultdict(list)
+        for r in rs:
+            by_algo[r.spec.algorithm].append(r)
+        rows = []
+        for algo, ars in by_algo.items():
+            ok = [r for r in ars if r.status == "FINISHED"]
+            failed = len(ars) - len(ok)
+            accs = [100 * r.metrics["test_acc"] for r in ok]
+            m, sd = _mean_std(accs)
+            ci = statistics.fmean([100 * r.metrics["test_ci95"] for r in ok]) if ok else float("nan")
+            ref = references.lookup("fewshot", paper_ds, model, algo, "accuracy", setting)
+            row = [algo, f"{len(ok)}" + (f" ({failed} failed)" if failed else ""), f"{m:.2f} +- {ci:.2f}" if ok else "-",
+                   f"{sd:.2f}" if len(ok) > 1 else "-"]
+            if ref:
+                spread = f" +- {ref.spread:.2f}" if ref.spread is not None else ""
+                row += [f"{ref.value:.2f}{spread}", f"{m - ref.value:+.2f}" if ok else "-"]
+            else:
+                row += ["-", "-"]
+            row.append(f"{statistics.fmean([r.wall_time for r in ars]):.1f}")
+            rows.append(row)
+        widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) for i, c in enumerate(cols)]
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+        lines.append(fmt.format(*cols))
+        lines += [fmt.format(*r) for r in rows]
+        out.append("\n".join(lines))
+    return "\n\n".join(out)
+
+
 def tables(results: Sequence[RunResult]) -> str:
+    if results and results[0].spec.episodic:
+        return fewshot_tables(results)
     groups: dict[tuple, list[RunResult]] = defaultdict(list)
     for r in results:
         groups[(r.spec.suite, r.spec.dataset, r.spec.model, r.spec.scale)].append(r)

@@ -1,12 +1,11 @@
-"""Execute runs: seed, load data, build model and algorithm, train, evaluate, track.
+"""Execute runs: load data once, train (``loops``), evaluate, track.
 
-One run = dataset x model x algorithm x seed (a ``RunSpec``). Every run is an MLflow
-run that ends FINISHED, FAILED or KILLED; a failure is reported in one line and the
-rest of the grid carries on.
+One run = dataset x model x algorithm x seed (x setting in the few-shot suite). Every
+run is an MLflow run that ends FINISHED, FAILED or KILLED; a failure is reported in one
+line and the rest of the grid carries on.
 """
 from __future__ import annotations
 
-import math
 import signal
 import tempfile
 import time
@@ -16,21 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
-import algorithms
 import datasets
-from datasets import BatchLoader, Preprocess, SupervisedData
+from datasets import EpisodicData, SupervisedData
 from datasets.splits import stratified_subset
 
 from . import provenance
 from .config import RunSpec
+from .loops import DivergenceError, episodic_hparams, train_episodic, train_supervised
 from .models import count_parameters, create_model
 from .plots import run_curves
-
-
-class DivergenceError(RuntimeError):
-    pass
 
 
 class Terminated(BaseException):
@@ -52,9 +46,14 @@ class DataCache:
     """Load each dataset once per process."""
 
     def __init__(self) -> None:
-        self._data: dict[tuple, SupervisedData] = {}
+        self._data: dict[tuple, SupervisedData | EpisodicData] = {}
 
-    def get(self, spec: RunSpec) -> SupervisedData:
+    def get(self, spec: RunSpec) -> SupervisedData | EpisodicData:
+        if spec.episodic:
+            key = ("episodic", spec.dataset, spec.data_root)
+            if key not in self._data:
+                self._data[key] = datasets.get_episodic(spec.dataset, root=spec.data_root, download=spec.download)
+            return self._data[key]
         key = (spec.dataset, spec.data_root, spec.val_fraction)
         if key not in self._data:
             self._data[key] = datasets.get(spec.dataset, root=spec.data_root, download=spec.download, val_fraction=spec.val_fraction)
@@ -64,104 +63,6 @@ class DataCache:
         if spec.preprocess:
             data = data.with_preprocess(**spec.preprocess)
         return data
-
-
-@torch.no_grad()
-def evaluate(algo: algorithms.Algorithm, loader: BatchLoader, num_classes: int) -> dict[str, float]:
-    """Top-1 (and top-5 where there are more than 10 classes) accuracy and mean loss."""
-    algo.model.eval()
-    correct1 = correct5 = 0
-    loss = 0.0
-    n = 0
-    k = min(5, num_classes)
-    for x, y in loader:
-        logits = algo.predict(x)
-        loss += torch.nn.functional.cross_entropy(logits, y, reduction="sum").item()
-        top = logits.topk(k, dim=1).indices
-        correct1 += (top[:, 0] == y).sum().item()
-        correct5 += (top == y[:, None]).any(1).sum().item()
-        n += len(y)
-    algo.model.train()
-    out = {"acc": correct1 / max(n, 1), "loss": loss / max(n, 1)}
-    if num_classes > 10:
-        out["top5"] = correct5 / max(n, 1)
-    return out
-
-
-def _seed_all(seed: int) -> None:
-    torch.manual_seed(seed)
-
-
-def train_supervised(
-    spec: RunSpec,
-    data: SupervisedData,
-    device: torch.device,
-    on_epoch: Callable[[dict[str, float]], None],
-    progress: bool = True,
-) -> list[dict[str, float]]:
-    """Train one batch-consuming algorithm; returns the per-epoch history."""
-    _seed_all(spec.seed)
-    model = create_model(spec.model, data.num_classes, data.in_channels, data.image_size).to(device)
-    algo = algorithms.create(spec.algorithm, model, **spec.hparams)
-    sched = torch.optim.lr_scheduler.MultiStepLR(algo.optimizer, milestones=spec.milestones, gamma=spec.lr_gamma)
-    gen = torch.Generator().manual_seed(10_000 + spec.seed)
-    pre: Preprocess = data.preprocess
-    train = BatchLoader(data.train, spec.batch_size, pre, train=True, generator=gen, device=device)
-    val = BatchLoader(data.val, 512, pre, train=False, device=device)
-    test = BatchLoader(data.test, 512, pre, train=False, device=device)
-    steps_per_epoch = len(train)
-    total = spec.epochs * steps_per_epoch
-    if spec.max_steps:
-        total = min(total, spec.max_steps)
-    history: list[dict[str, float]] = []
-    step = 0
-    last_finite = float("nan")
-    bar = tqdm(total=total, desc=spec.run_name, leave=False, disable=None if progress else True, unit="step")
-    try:
-        for epoch in range(1, spec.epochs + 1):
-            t0 = time.perf_counter()
-            sums: dict[str, float] = {}
-            n_steps = 0
-            for x, y in train:
-                stats = algo.train_step((x, y))
-                step += 1
-                n_steps += 1
-                loss = stats["loss"]
-                if not math.isfinite(loss):
-                    raise DivergenceError(
-                        f"loss became {loss} at epoch {epoch}, step {step}; last finite loss {last_finite:.4g}"
-                    )
-                last_finite = loss
-                for k, v in stats.items():
-                    sums[k] = sums.get(k, 0.0) + float(v)
-                bar.update(1)
-                if step >= total:
-                    break
-            lr = algo.optimizer.param_groups[0]["lr"]
-            sched.step()
-            train_time = time.perf_counter() - t0
-            rec: dict[str, float] = {"epoch": epoch, "step": step, "lr": lr, "epoch_time": train_time}
-            rec["train_loss"] = sums.get("train_loss", 0.0) / max(n_steps, 1)
-            rec["objective"] = sums.get("loss", 0.0) / max(n_steps, 1)
-            rec["train_acc"] = sums.get("train_correct", 0.0) / max(sums.get("train_count", 1.0), 1.0)
-            for k in ("grad_agreement", "alpha_weighted_agreement", "loss_j"):
-                if k in sums:
-                    rec[k] = sums[k] / max(n_steps, 1)
-            rec.update(algo.epoch_metrics())
-            for split, loader in (("val", val), ("test", test)):
-                ev = evaluate(algo, loader, data.num_classes)
-                rec[f"{split}_acc"] = ev["acc"]
-                rec[f"{split}_loss"] = ev["loss"]
-                if "top5" in ev:
-                    rec[f"{split}_top5"] = ev["top5"]
-            history.append(rec)
-            on_epoch(rec)
-            bar.set_postfix(loss=f"{rec['train_loss']:.3f}", val=f"{100 * rec['val_acc']:.1f}%")
-            if step >= total:
-                break
-    finally:
-        bar.close()
-    return history
 
 
 def final_metrics(history: list[dict[str, float]]) -> dict[str, float]:
@@ -183,6 +84,26 @@ def _on_term(signum, frame):  # pragma: no cover - exercised by subprocess tests
     raise Terminated(f"signal {signum}")
 
 
+def install_signal_handlers() -> None:
+    signal.signal(signal.SIGTERM, _on_term)
+
+
+def _data_tags(spec: RunSpec, data) -> dict[str, str]:
+    tags = {"data.source": data.source, "data.paper_dataset": str(data.paper_dataset), "data.preprocess": str(data.preprocess)}
+    if isinstance(data, EpisodicData):
+        for k, v in data.splits.items():
+            tags[f"data.{k}_classes"] = str(v.num_classes)
+            tags[f"data.{k}_images"] = str(len(v))
+        tags.update({f"data.{k}": str(v) for k, v in data.info.items()})
+        n_out = spec.ways
+    else:
+        tags.update({"data.train_size": str(len(data.train)), "data.val_size": str(len(data.val)),
+                     "data.test_size": str(len(data.test)), "data.num_classes": str(data.num_classes)})
+        n_out = data.num_classes
+    tags["model.parameters"] = str(count_parameters(create_model(spec.model, n_out, data.in_channels, data.image_size)))
+    return tags
+
+
 def execute(spec: RunSpec, tracker, device: torch.device, cache: DataCache, progress: bool = True) -> RunResult:
     """Run one spec under MLflow tracking; never leaves the MLflow run RUNNING."""
     t_start = time.perf_counter()
@@ -190,7 +111,7 @@ def execute(spec: RunSpec, tracker, device: torch.device, cache: DataCache, prog
     tags = {
         "suite": spec.suite, "profile": spec.profile, "scale": spec.scale, "scale_note": spec.scale_note,
         "dataset": spec.dataset, "model": spec.model, "algorithm": spec.algorithm, "seed": str(spec.seed),
-        "config_key": spec.key(), "git_commit": provenance.git_commit(),
+        "setting": spec.setting, "config_key": spec.key(), "git_commit": provenance.git_commit(),
         **provenance.hardware(device),
     }
     run_id = tracker.start(spec.run_name, spec.flat_params(), tags) if tracker else None
@@ -198,22 +119,22 @@ def execute(spec: RunSpec, tracker, device: torch.device, cache: DataCache, prog
     try:
         data = cache.get(spec)
         if tracker:
-            tracker.set_tags(run_id, {
-                "data.source": data.source, "data.paper_dataset": str(data.paper_dataset),
-                "data.train_size": str(len(data.train)), "data.val_size": str(len(data.val)),
-                "data.test_size": str(len(data.test)), "data.num_classes": str(data.num_classes),
-                "data.preprocess": str(data.preprocess),
-                "model.parameters": str(count_parameters(
-                    create_model(spec.model, data.num_classes, data.in_channels, data.image_size))),
-            })
+            tracker.set_tags(run_id, _data_tags(spec, data))
 
-        def on_epoch(rec: dict[str, float]) -> None:
+        def on_record(rec: dict[str, float]) -> None:
             result.history.append(rec)
             if tracker:
-                tracker.log_metrics(run_id, {k: v for k, v in rec.items() if k != "epoch"}, step=int(rec["epoch"]))
+                step = int(rec.get("epoch", rec.get("iteration", 0)))
+                tracker.log_metrics(run_id, {k: v for k, v in rec.items() if k not in ("epoch", "iteration")}, step=step)
 
-        train_supervised(spec, data, device, on_epoch, progress=progress)
-        result.metrics = final_metrics(result.history)
+        if spec.episodic:
+            if tracker:
+                resolved = episodic_hparams(spec, data)
+                tracker.set_tags(run_id, {f"resolved.{k}": str(v) for k, v in resolved.items() if spec.hparams.get(k) != v})
+            result.metrics = train_episodic(spec, data, device, on_record, progress=progress)
+        else:
+            train_supervised(spec, data, device, on_record, progress=progress)
+            result.metrics = final_metrics(result.history)
         result.status = "FINISHED"
     except (KeyboardInterrupt, Terminated) as e:
         result.status, result.error = "KILLED", f"interrupted ({type(e).__name__})"
@@ -226,7 +147,8 @@ def execute(spec: RunSpec, tracker, device: torch.device, cache: DataCache, prog
         raise
     except Exception as e:  # the grid carries on; the traceback is kept as an artifact
         result.status, result.error = "FAILED", f"{type(e).__name__}: {e}"
-        result.metrics["traceback"] = traceback.format_exc()  # type: ignore[assignment]
+        _close(tracker, result, t_start, error_text=traceback.format_exc())
+        return result
     _close(tracker, result, t_start)
     return result
 
@@ -238,28 +160,39 @@ def _close(tracker, result: RunResult, t_start: float, status: str | None = None
     if not tracker or result.run_id is None:
         return
     rid = result.run_id
-    tb = error_text or result.metrics.pop("traceback", None)  # type: ignore[arg-type]
     try:
-        if result.metrics:
-            tracker.log_metrics(rid, {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}, step=0)
-        tracker.log_metrics(rid, {"wall_time_s": result.wall_time}, step=0)
+        numeric = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
+        tracker.log_metrics(rid, {**numeric, "wall_time_s": result.wall_time}, step=0)
+        text = {k: str(v) for k, v in result.metrics.items() if not isinstance(v, (int, float))}
+        if text:
+            tracker.set_tags(rid, text)
         tracker.log_json(rid, result.spec.to_dict(), "config.json")
         tracker.log_json(rid, {"status": result.status, "error": result.error, **result.metrics, "wall_time_s": result.wall_time}, "metrics.json")
         if result.history:
-            with tempfile.TemporaryDirectory() as d:
-                p = run_curves(result.history, f"{result.spec.run_name} ({result.spec.scale})", Path(d) / "training_curves.png")
-                tracker.log_artifact(rid, p)
             tracker.log_json(rid, result.history, "history.json")
-        if tb:
-            tracker.log_text(rid, tb, "traceback.txt")
+            if not result.spec.episodic:
+                with tempfile.TemporaryDirectory() as d:
+                    p = run_curves(result.history, f"{result.spec.run_name} ({result.spec.scale})", Path(d) / "training_curves.png")
+                    tracker.log_artifact(rid, p)
+            else:
+                from .plots import episodic_curves
+
+                with tempfile.TemporaryDirectory() as d:
+                    p = episodic_curves(result.history, f"{result.spec.run_name} ({result.spec.scale})", Path(d) / "training_curves.png")
+                    tracker.log_artifact(rid, p)
+        if error_text:
+            tracker.log_text(rid, error_text, "traceback.txt")
         if result.error:
             tracker.set_tags(rid, {"error": result.error[:5000]})
     finally:
         tracker.end(rid, result.status if result.status in ("FINISHED", "FAILED", "KILLED") else "FAILED")
 
 
-def install_signal_handlers() -> None:
-    signal.signal(signal.SIGTERM, _on_term)
+def headline(res: RunResult) -> str:
+    m = res.metrics
+    if res.spec.episodic:
+        return f"test {100 * m['test_acc']:.2f}% +- {100 * m['test_ci95']:.2f} ({int(m['test_episodes'])} episodes)"
+    return f"test {100 * m['final_test_acc']:.2f}% (val {100 * m['final_val_acc']:.2f}%)"
 
 
 def run_grid(
@@ -272,12 +205,7 @@ def run_grid(
         res = execute(spec, tracker, device, cache, progress=progress)
         results.append(res)
         if res.status == "FINISHED":
-            m = res.metrics
-            echo(
-                f"[{i}/{len(specs)}] {spec.run_name}: test {100 * m['final_test_acc']:.2f}% "
-                f"(val {100 * m['final_val_acc']:.2f}%) in {res.wall_time:.1f} s",
-                flush=True,
-            )
+            echo(f"[{i}/{len(specs)}] {spec.run_name}: {headline(res)} in {res.wall_time:.1f} s")
         else:
             echo(f"[{i}/{len(specs)}] {spec.run_name}: {res.status}: {res.error}")
     return results

@@ -6,14 +6,20 @@ Do not install both in one environment; ``tests/test_layering.py`` checks that
 ``import datasets`` resolves to this package.
 """
 from .base import ImageSet, Preprocess, SupervisedData
+from .episodic import ClassSplit, Episode, EpisodeSampler, EpisodicData, FixedEpisodes
 from .errors import DataError, DataNotFoundError, IntegrityError, UnknownDatasetError
 from .loader import BatchLoader
-from .registry import available, describe, get
+from .registry import available, describe, get, get_episodic
 
 IS_META_BENCHMARK = True
 
 __all__ = [
     "BatchLoader",
+    "ClassSplit",
+    "Episode",
+    "EpisodeSampler",
+    "EpisodicData",
+    "FixedEpisodes",
     "DataError",
     "DataNotFoundError",
     "ImageSet",
@@ -24,4 +30,5 @@ __all__ = [
     "available",
     "describe",
     "get",
+    "get_episodic",
 ]

@@ -5,6 +5,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .base import SupervisedData
+from .episodic import EpisodicData
 from .errors import UnknownDatasetError
 
 DEFAULT_ROOT = Path("data")
@@ -46,12 +47,59 @@ SUPERVISED: dict[str, tuple[Callable[..., SupervisedData], str]] = {
 }
 
 
-def available() -> list[str]:
-    return list(SUPERVISED)
+def _glyphs(root, download):
+    from .glyphs import load_glyphs
+
+    return load_glyphs()
+
+
+def _omniglot(split):
+    def load(root, download):
+        from .omniglot import load_omniglot
+
+        return load_omniglot(root or DEFAULT_ROOT, download, split=split)
+
+    return load
+
+
+def _mini(split):
+    def load(root, download):
+        from .mini_imagenet import load_mini_imagenet
+
+        return load_mini_imagenet(root or DEFAULT_ROOT, split=split)
+
+    return load
+
+
+EPISODIC: dict[str, tuple[Callable[..., EpisodicData], str]] = {
+    "glyphs": (_glyphs, "embedded (glyphs of matplotlib's fonts, 636 classes x 20, 28x28): no download"),
+    "omniglot": (_omniglot("characters"), "Omniglot, 1,200/423 character split with x4 rotations (--data-root, --download)"),
+    "omniglot-alphabets": (_omniglot("alphabets"), "Omniglot split by whole alphabets (held-out scripts)"),
+    "mini-imagenet": (_mini("ravi"), "miniImageNet, Ravi & Larochelle 64/16/20 (CSV+images or pickles in --data-root)"),
+    "mini-imagenet-64-36": (_mini("mtl"), "miniImageNet, the MTL paper's 64/36 split (no validation classes)"),
+}
+
+
+def available(kind: str | None = None) -> list[str]:
+    """Dataset names; ``kind`` 'supervised' or 'episodic' filters."""
+    if kind == "supervised":
+        return list(SUPERVISED)
+    if kind == "episodic":
+        return list(EPISODIC)
+    return list(SUPERVISED) + list(EPISODIC)
 
 
 def describe() -> dict[str, str]:
-    return {k: v[1] for k, v in SUPERVISED.items()}
+    return {k: v[1] for k, v in {**SUPERVISED, **EPISODIC}.items()}
+
+
+def get_episodic(name: str, root: str | Path | None = None, download: bool = False) -> EpisodicData:
+    """Load episodic dataset ``name`` with its class-disjoint splits."""
+    try:
+        loader = EPISODIC[name][0]
+    except KeyError:
+        raise UnknownDatasetError(f"unknown episodic dataset {name!r}; valid: {', '.join(EPISODIC)}") from None
+    return loader(root, download)
 
 
 def get(name: str, root: str | Path | None = None, download: bool = False, val_fraction: float = 0.1) -> SupervisedData:
@@ -59,5 +107,5 @@ def get(name: str, root: str | Path | None = None, download: bool = False, val_f
     try:
         loader = SUPERVISED[name][0]
     except KeyError:
-        raise UnknownDatasetError(f"unknown dataset {name!r}; valid: {', '.join(available())}") from None
+        raise UnknownDatasetError(f"unknown dataset {name!r}; valid: {', '.join(available('supervised'))}") from None
     return loader(root, download, val_fraction)

@@ -8,10 +8,16 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path, monkeypatch):
-    """No test writes to the user's cache or the project's MLflow store."""
-    monkeypatch.setenv("BENCHMARK_CACHE", str(tmp_path / "cache"))
+def _isolated(session_cache, monkeypatch):
+    """No test writes to the user's cache or the project's MLflow store. The decoded-data
+    cache is shared by the session's tests (the embedded glyphs take seconds to render)."""
+    monkeypatch.setenv("BENCHMARK_CACHE", str(session_cache))
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     torch.manual_seed(0)
     yield

@@ -115,3 +115,56 @@ def make_zip(path: Path, members: dict[str, bytes]) -> Path:
         for k, v in members.items():
             zf.writestr(k, v)
     return path
+
+
+def _png(arr) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def omniglot_members(alphabets=("Alpha", "Beta", "Gamma", "Delta"), chars=3, drawers=20, top="images_background"):
+    """Omniglot's official inner layout: <top>/<alphabet>/<characterNN>/<id>_<drawer>.png (105x105 1-bit)."""
+    rng = np.random.default_rng(3)
+    out = {}
+    for a in alphabets:
+        for c in range(1, chars + 1):
+            base = rng.random((105, 105)) > 0.5
+            for d in range(1, drawers + 1):
+                noisy = base ^ (rng.random((105, 105)) > 0.95)
+                out[f"{top}/{a}/character{c:02d}/{c:04d}_{d:02d}.png"] = _png((noisy * 255).astype(np.uint8))
+    return out
+
+
+def make_mini_imagenet_csv(root: Path, classes=(4, 2, 3), per_class=6, size=84) -> Path:
+    rng = np.random.default_rng(4)
+    base = root / "mini-imagenet"
+    (base / "images").mkdir(parents=True)
+    k = 0
+    for part, n in zip(("train", "val", "test"), classes):
+        rows = ["filename,label"]
+        for c in range(n):
+            wnid = f"n{part[:2]}{c:06d}"
+            for i in range(per_class):
+                name = f"{wnid}{i:08d}.jpg"
+                (base / "images" / name).write_bytes(_jpeg(_img(rng, size, k)))
+                rows.append(f"{name},{wnid}")
+            k += 1
+        (base / f"{part}.csv").write_text("\n".join(rows) + "\n")
+    return base
+
+
+def make_mini_imagenet_pickles(root: Path, classes=(4, 2, 3), per_class=6, size=84) -> Path:
+    rng = np.random.default_rng(5)
+    base = root / "mini-imagenet"
+    base.mkdir(parents=True)
+    k = 0
+    for part, n in zip(("train", "val", "test"), classes):
+        data, class_dict = [], {}
+        for c in range(n):
+            class_dict[f"n{part[:2]}{c:06d}"] = list(range(len(data), len(data) + per_class))
+            data += [_img(rng, size, k) for _ in range(per_class)]
+            k += 1
+        with open(base / f"mini-imagenet-cache-{part}.pkl", "wb") as f:
+            pickle.dump({"image_data": np.stack(data), "class_dict": class_dict}, f)
+    return base

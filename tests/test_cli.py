@@ -71,8 +71,13 @@ def test_diverging_run_is_failed_and_grid_continues(store, capsys):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["run", "--algorithm", "nope"], "unknown algorithm 'nope'; valid: mltp"),
-    (["run", "--dataset", "mnist9"], "unknown dataset 'mnist9'; valid:"),
+    (["run", "--algorithm", "nope"], "unknown algorithm 'nope'; valid for suite standard: mltp"),
+    (["run", "--algorithm", "maml"], "algorithm 'maml' belongs to the other suite"),
+    (["run", "--suite", "fewshot", "--algorithm", "mltp"], "valid for suite fewshot: finetune, fomaml, maml"),
+    (["run", "--suite", "fewshot", "--ways", "1"], "--ways must be >= 2"),
+    (["run", "--suite", "fewshot", "--dataset", "cifar10"], "unknown episodic dataset 'cifar10'"),
+    (["run", "--suite", "fewshot", "--shots", "30"], "lower --ways/--shots/--queries"),
+    (["run", "--dataset", "mnist9"], "unknown supervised dataset 'mnist9'; valid:"),
     (["run", "--model", "vgg99"], "unknown model 'vgg99'; valid:"),
     (["run", "--epochs", "-3"], "--epochs must be >= 1"),
     (["run", "--profile", "huge"], "unknown profile 'huge'"),
@@ -130,5 +135,5 @@ def test_python_dash_m_entry_point(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert r.stderr.strip() == (
-        "benchmark: error: unknown algorithm 'bogus'; valid: mltp, mltp_conv, mltp_fc, mltp_fo, standard"
+        "benchmark: error: unknown algorithm 'bogus'; valid for suite standard: mltp, mltp_conv, mltp_fc, mltp_fo, standard"
     )

@@ -2,9 +2,9 @@
 (dataset, models, algorithms per model, training protocol, algorithm hyperparameters)."""
 from __future__ import annotations
 
-from . import standard
+from . import fewshot, standard
 
-SUITES = {"standard": standard}
+SUITES = {"standard": standard, "fewshot": fewshot}
 
 
 def get_suite(name: str):

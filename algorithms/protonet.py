@@ -1,0 +1,68 @@
+"""Prototypical networks (Snell et al. 2017): logits are negative squared Euclidean
+distances from query embeddings to the class means (prototypes) of the support embeddings."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from .base import EpisodicAlgorithm, Task
+from .optim import OptimHparams, add_weight_decay, build_optimizer
+from .registry import register
+
+
+def prototypes(emb: torch.Tensor, labels: torch.Tensor, ways: int) -> torch.Tensor:
+    """Mean embedding of each class 0..ways-1."""
+    protos = torch.zeros(ways, emb.shape[1], dtype=emb.dtype, device=emb.device).index_add_(0, labels, emb)
+    counts = torch.bincount(labels, minlength=ways).to(emb.dtype).clamp_min(1)
+    return protos / counts[:, None]
+
+
+def proto_logits(query: torch.Tensor, protos: torch.Tensor) -> torch.Tensor:
+    """``-||q - c_k||^2`` for every query q and prototype c_k."""
+    return -((query[:, None, :] - protos[None, :, :]) ** 2).sum(-1)
+
+
+@dataclass
+class ProtoNetHparams(OptimHparams):
+    pass
+
+
+@register("protonet")
+class ProtoNet(EpisodicAlgorithm):
+    """Prototypical networks: nearest class mean in a learned embedding."""
+
+    Hparams = ProtoNetHparams
+
+    def __init__(self, model, hparams: ProtoNetHparams) -> None:
+        super().__init__(model, hparams)
+        # the N-way head is unused: only the embedding is learned
+        self.params = [p for n, p in model.named_parameters() if not n.startswith("head.")]
+        self.optimizer = build_optimizer(self.params, hparams)
+
+    def _logits(self, task: Task) -> torch.Tensor:
+        ns = len(task.support_y)
+        emb = self.model.embed(torch.cat([task.support_x, task.query_x]))
+        ways = int(task.support_y.max()) + 1
+        return proto_logits(emb[ns:], prototypes(emb[:ns], task.support_y, ways))
+
+    def train_step(self, tasks: Sequence[Task]) -> dict[str, float]:
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_sum, correct, count = 0.0, 0, 0
+        for task in tasks:
+            logits = self._logits(task)
+            loss = F.cross_entropy(logits, task.query_y)
+            (loss / len(tasks)).backward()
+            loss_sum += loss.item()
+            correct += (logits.detach().argmax(1) == task.query_y).sum().item()
+            count += len(task.query_y)
+        add_weight_decay(self.params, self.hparams.weight_decay)
+        self.optimizer.step()
+        return {"loss": loss_sum / len(tasks), "train_loss": loss_sum / len(tasks), "train_correct": correct, "train_count": count}
+
+    @torch.no_grad()
+    def query_logits(self, task: Task) -> torch.Tensor:
+        return self._logits(task)

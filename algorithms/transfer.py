@@ -1,0 +1,136 @@
+"""Few-shot baselines that are not meta-learners.
+
+* ``transfer``: supervised training of the embedding with a head over all
+  meta-training classes (on every instance of the sampled tasks, with their global
+  labels, so it sees exactly the data the meta-learners see); a new task is solved by
+  fitting a new, zero-initialised N-way head on the support set with plain SGD.
+* ``nearest_neighbour``: the same pretrained embedding; each query takes the label of
+  its nearest support example (squared Euclidean distance).
+* ``finetune``: no meta-training at all; the randomly initialised network is trained
+  from scratch on each support set with plain SGD (the MAML paper's lower baseline).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .base import EpisodicAlgorithm, Task
+from .inner import functional_forward, inner_loop, parameter_groups
+from .optim import OptimHparams, add_weight_decay, build_optimizer
+from .registry import BadHyperparameterError, register
+
+
+@dataclass
+class TransferHparams(OptimHparams):
+    train_classes: int = 0  # size of the global head; set from the data by the runner
+    finetune_lr: float = 0.1
+    finetune_steps: int = 50
+
+    def validate(self) -> None:
+        super().validate()
+        if self.finetune_steps < 0 or self.finetune_lr <= 0:
+            raise BadHyperparameterError("finetune_steps must be >= 0 and finetune_lr > 0")
+
+
+def supervised_loss(model: nn.Module, head: nn.Module, tasks: Sequence[Task]) -> tuple[torch.Tensor, int, int]:
+    """Cross-entropy of ``head(embed(x))`` on all instances of the tasks, global labels."""
+    x = torch.cat([t for task in tasks for t in (task.support_x, task.query_x)])
+    g = torch.cat([t for task in tasks for t in (task.support_g, task.query_g)])
+    logits = head(model.embed(x))
+    return F.cross_entropy(logits, g), (logits.detach().argmax(1) == g).sum().item(), len(g)
+
+
+def fit_head(feats: torch.Tensor, labels: torch.Tensor, ways: int, lr: float, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain SGD on a zero-initialised linear head over fixed features."""
+    w = torch.zeros(ways, feats.shape[1], dtype=feats.dtype, device=feats.device, requires_grad=True)
+    b = torch.zeros(ways, dtype=feats.dtype, device=feats.device, requires_grad=True)
+    with torch.enable_grad():
+        for _ in range(steps):
+            loss = F.cross_entropy(feats @ w.T + b, labels)
+            gw, gb = torch.autograd.grad(loss, [w, b])
+            with torch.no_grad():
+                w -= lr * gw
+                b -= lr * gb
+    return w.detach(), b.detach()
+
+
+@register("transfer")
+class Transfer(EpisodicAlgorithm):
+    """Transfer learning: pretrain on all meta-training classes, fit a new head per task."""
+
+    Hparams = TransferHparams
+
+    def __init__(self, model, hparams: TransferHparams) -> None:
+        super().__init__(model, hparams)
+        if hparams.train_classes < 2:
+            raise BadHyperparameterError(f"{self.name} needs train_classes (the number of meta-training classes), got {hparams.train_classes}")
+        ref = next(model.parameters())
+        self.global_head = nn.Linear(model.feature_dim, hparams.train_classes).to(ref.device, ref.dtype)
+        self.params = [p for n, p in model.named_parameters() if not n.startswith("head.")] + list(self.global_head.parameters())
+        self.optimizer = build_optimizer(self.params, hparams)
+
+    def train_step(self, tasks: Sequence[Task]) -> dict[str, float]:
+        self.model.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, correct, count = supervised_loss(self.model, self.global_head, tasks)
+        loss.backward()
+        add_weight_decay(self.params, self.hparams.weight_decay)
+        self.optimizer.step()
+        return {"loss": loss.item(), "train_loss": loss.item(), "train_correct": correct, "train_count": count}
+
+    @torch.no_grad()
+    def query_logits(self, task: Task) -> torch.Tensor:
+        ways = int(task.support_y.max()) + 1
+        fs, fq = self.model.embed(task.support_x), self.model.embed(task.query_x)
+        w, b = fit_head(fs, task.support_y, ways, self.hparams.finetune_lr, self.hparams.finetune_steps)
+        return fq @ w.T + b
+
+    def extra_state(self) -> dict[str, torch.Tensor]:
+        return {f"global_head.{k}": v for k, v in self.global_head.state_dict(keep_vars=True).items()}
+
+
+@register("nearest_neighbour")
+class NearestNeighbour(Transfer):
+    """1-nearest neighbour on the support set in the transfer-pretrained embedding."""
+
+    @torch.no_grad()
+    def query_logits(self, task: Task) -> torch.Tensor:
+        ways = int(task.support_y.max()) + 1
+        fs, fq = self.model.embed(task.support_x), self.model.embed(task.query_x)
+        d = torch.cdist(fq, fs) ** 2  # [query, support]
+        logits = torch.full((len(fq), ways), float("-inf"), dtype=fq.dtype, device=fq.device)
+        return logits.scatter_reduce(1, task.support_y.expand(len(fq), -1), -d, reduce="amax")
+
+
+@dataclass
+class FinetuneHparams(OptimHparams):
+    finetune_lr: float = 0.1
+    finetune_steps: int = 50
+
+
+@register("finetune")
+class Finetune(EpisodicAlgorithm):
+    """Fine-tuning from scratch: no meta-training; SGD on each support set from a random init."""
+
+    Hparams = FinetuneHparams
+    needs_training = False
+
+    def __init__(self, model, hparams: FinetuneHparams) -> None:
+        super().__init__(model, hparams)
+        self.adapt_names = [n for ns in parameter_groups(model, "all").values() for n in ns]
+        self.optimizer = build_optimizer(model.parameters(), hparams)  # unused; kept for the interface
+
+    def train_step(self, tasks: Sequence[Task]) -> dict[str, float]:
+        return {"loss": 0.0}
+
+    def query_logits(self, task: Task) -> torch.Tensor:
+        start = {n: p.detach().requires_grad_(True) for n, p in self.model.named_parameters()}
+        with torch.enable_grad():
+            fast = inner_loop(self.model, start, task.support_x, task.support_y, steps=self.hparams.finetune_steps,
+                              step_size=lambda n: self.hparams.finetune_lr, adapt=self.adapt_names, first_order=True)
+        with torch.no_grad():
+            return functional_forward(self.model, fast, task.query_x)

@@ -1,0 +1,181 @@
+"""Few-shot algorithms against independent computations of their definitions."""
+import copy
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.func import functional_call
+
+import algorithms
+from algorithms.protonet import proto_logits, prototypes
+
+from .tiny_episodic import tiny_model, toy_task
+
+TASKS = [toy_task(s) for s in range(3)]
+
+
+def grads_of(name, model, tasks, **hp):
+    algo = algorithms.create(name, model, **hp)
+    algo.optimizer.step = lambda *a, **k: None
+    algo.train_step(tasks)
+    return {n: p.grad.detach().clone() for n, p in model.named_parameters()}, algo
+
+
+def explicit_maml_gradient(model, tasks, inner_lr, steps, create_graph):
+    """Independent MAML: an explicit torch.autograd.grad(create_graph=...) loop over tasks."""
+    names = [n for n, _ in model.named_parameters()]
+    theta = [p.detach().clone().requires_grad_(True) for _, p in model.named_parameters()]
+    total = 0
+    for t in tasks:
+        w = list(theta)
+        for _ in range(steps):
+            loss = F.cross_entropy(functional_call(model, dict(zip(names, w)), (t.support_x,)), t.support_y)
+            g = torch.autograd.grad(loss, w, create_graph=create_graph)
+            w = [wi - inner_lr * gi for wi, gi in zip(w, g)]
+        total = total + F.cross_entropy(functional_call(model, dict(zip(names, w)), (t.query_x,)), t.query_y)
+    return dict(zip(names, torch.autograd.grad(total / len(tasks), theta)))
+
+
+@pytest.mark.parametrize("steps", [1, 2])
+def test_maml_meta_gradient_equals_explicit_second_order(steps):
+    model = tiny_model()
+    ours, _ = grads_of("maml", model, TASKS, inner_lr=0.3, inner_steps=steps)
+    ref = explicit_maml_gradient(model, TASKS, 0.3, steps, create_graph=True)
+    for n in ours:
+        torch.testing.assert_close(ours[n], ref[n], rtol=1e-9, atol=1e-11)
+
+
+def test_maml_meta_gradient_matches_finite_differences():
+    model = tiny_model()
+    ours, _ = grads_of("maml", model, TASKS[:1], inner_lr=0.3, inner_steps=2)
+    names = [n for n, _ in model.named_parameters()]
+    base = {n: p.detach().clone() for n, p in model.named_parameters()}
+    t = TASKS[0]
+
+    def meta_loss(params):
+        w = {n: v.clone().requires_grad_(True) for n, v in params.items()}
+        fast = w
+        for _ in range(2):
+            loss = F.cross_entropy(functional_call(model, fast, (t.support_x,)), t.support_y)
+            g = torch.autograd.grad(loss, list(fast.values()))
+            fast = {n: fast[n] - 0.3 * gi for n, gi in zip(fast, g)}
+        with torch.no_grad():
+            return F.cross_entropy(functional_call(model, fast, (t.query_x,)), t.query_y).item()
+
+    eps = 1e-6
+    for n in names:
+        flat = base[n].view(-1)
+        for i in range(0, flat.numel(), max(1, flat.numel() // 5)):
+            old = flat[i].item()
+            flat[i] = old + eps
+            up = meta_loss(base)
+            flat[i] = old - eps
+            down = meta_loss(base)
+            flat[i] = old
+            assert ours[n].view(-1)[i].item() == pytest.approx((up - down) / (2 * eps), rel=1e-4, abs=1e-7)
+
+
+def test_fomaml_equals_first_order_definition():
+    """FOMAML meta-gradient = mean over tasks of dL_query/dtheta' at theta' (no Hessian)."""
+    model = tiny_model()
+    ours, _ = grads_of("fomaml", model, TASKS, inner_lr=0.3, inner_steps=2)
+    ref = explicit_maml_gradient(model, TASKS, 0.3, 2, create_graph=False)
+    for n in ours:
+        torch.testing.assert_close(ours[n], ref[n], rtol=1e-9, atol=1e-11)
+    so, _ = grads_of("maml", tiny_model(), TASKS, inner_lr=0.3, inner_steps=2)
+    assert any(not torch.allclose(ours[n], so[n], rtol=1e-4) for n in ours)
+
+
+def test_reptile_update_equals_formula():
+    eps, inner_lr, steps = 0.7, 0.1, 3
+    model = tiny_model()
+    theta = {n: p.detach().clone() for n, p in model.named_parameters()}
+    algo = algorithms.create("reptile", model, lr=eps, inner_lr=inner_lr, inner_steps=steps)
+    algo.train_step(TASKS)
+    ref_model = tiny_model()
+    expect = {n: torch.zeros_like(v) for n, v in theta.items()}
+    for t in TASKS:  # plain SGD on the task's data, by hand
+        m = copy.deepcopy(ref_model)
+        x, y = torch.cat([t.support_x, t.query_x]), torch.cat([t.support_y, t.query_y])
+        for _ in range(steps):
+            m.zero_grad()
+            F.cross_entropy(m(x), y).backward()
+            with torch.no_grad():
+                for p in m.parameters():
+                    p -= inner_lr * p.grad
+        for n, p in m.named_parameters():
+            expect[n] += (p.detach() - theta[n]) / len(TASKS)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), theta[n] + eps * expect[n], rtol=1e-9, atol=1e-11)
+
+
+def test_protonet_logits_are_negative_squared_distances_to_class_means():
+    emb = torch.randn(6, 4, dtype=torch.float64)
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    q = torch.randn(5, 4, dtype=torch.float64)
+    protos = prototypes(emb, y, 3)
+    for c in range(3):
+        torch.testing.assert_close(protos[c], emb[y == c].mean(0))
+    logits = proto_logits(q, protos)
+    for i in range(5):
+        for c in range(3):
+            assert logits[i, c].item() == pytest.approx(-((q[i] - protos[c]) ** 2).sum().item())
+    model = tiny_model()
+    algo = algorithms.create("protonet", model)
+    t = TASKS[0]
+    emb_all = model.embed(torch.cat([t.support_x, t.query_x])).detach()
+    ns = len(t.support_y)
+    expect = -torch.cdist(emb_all[ns:], prototypes(emb_all[:ns], t.support_y, 3)) ** 2
+    torch.testing.assert_close(algo.query_logits(t), expect, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("meta", ["maml", "reptile"])
+def test_mtl_update_equals_beta_mix(meta):
+    beta, disc_lr = 0.3, 0.05
+    model = tiny_model()
+    hp = dict(optimizer="sgd", lr=0.2, momentum=0.0, inner_lr=0.1, inner_steps=2, beta=beta, disc_lr=disc_lr, train_classes=7)
+    algo = algorithms.create(f"mtl_{meta}", model, **hp)
+    # theta_meta: the plain meta-learner's step from the same start
+    meta_model = copy.deepcopy(model)
+    meta_algo = algorithms.create(meta, meta_model, **{k: v for k, v in hp.items() if k not in ("beta", "disc_lr", "train_classes")})
+    meta_algo.train_step(TASKS)
+    # theta_disc: one SGD step of the supervised loss on all instances, global labels
+    disc_model, head = copy.deepcopy(model), copy.deepcopy(algo.global_head)
+    x = torch.cat([t for task in TASKS for t in (task.support_x, task.query_x)])
+    g = torch.cat([t for task in TASKS for t in (task.support_g, task.query_g)])
+    F.cross_entropy(head(disc_model.embed(x)), g).backward()
+    theta0 = {n: p.detach().clone() for n, p in model.named_parameters()}
+    head0 = {n: p.detach().clone() for n, p in algo.global_head.named_parameters()}
+    algo.train_step(TASKS)
+    for (n, p), pm, pd in zip(model.named_parameters(), meta_model.parameters(), disc_model.parameters()):
+        disc = theta0[n] - disc_lr * pd.grad if pd.grad is not None else theta0[n]
+        torch.testing.assert_close(p.detach(), beta * pm.detach() + (1 - beta) * disc, rtol=1e-9, atol=1e-11)
+    for (n, p), ph in zip(algo.global_head.named_parameters(), head.parameters()):
+        torch.testing.assert_close(p.detach(), beta * head0[n] + (1 - beta) * (head0[n] - disc_lr * ph.grad), rtol=1e-9, atol=1e-11)
+
+
+def test_transfer_trains_a_global_head_and_nn_uses_nearest_support():
+    model = tiny_model()
+    algo = algorithms.create("nearest_neighbour", model, train_classes=7)
+    assert algo.global_head.out_features == 7
+    t = TASKS[1]
+    fs, fq = model.embed(t.support_x).detach(), model.embed(t.query_x).detach()
+    nearest = torch.cdist(fq, fs).argmin(1)
+    assert torch.equal(algo.query_logits(t).argmax(1), t.support_y[nearest])
+    with pytest.raises(algorithms.BadHyperparameterError, match="train_classes"):
+        algorithms.create("transfer", tiny_model())
+
+
+def test_evaluation_does_not_change_the_learned_state():
+    for name, hp in (("maml", {}), ("reptile", {}), ("transfer", {"train_classes": 7}), ("finetune", {}), ("mtl_maml", {"train_classes": 7})):
+        model = tiny_model()
+        algo = algorithms.create(name, model, **hp)
+        before = [p.detach().clone() for p in model.parameters()]
+        algo.evaluate(TASKS[0])
+        assert all(torch.equal(a, b.detach()) for a, b in zip(before, model.parameters())), name
+
+
+def test_finetune_needs_no_training():
+    assert algorithms.get_class("finetune").needs_training is False
+    assert set(algorithms.available("episodes")) == {
+        "maml", "fomaml", "reptile", "mtl_maml", "mtl_reptile", "protonet", "transfer", "nearest_neighbour", "finetune"}
