@@ -108,8 +108,12 @@ def format_table(rows: list[dict], markdown: bool) -> str:
 
 
 def run_perf(args, device: torch.device) -> int:
+    if args.suite == "fewshot":
+        from .perf_fewshot import run_fewshot_perf
+
+        return run_fewshot_perf(args, device)
     if args.suite != "standard":
-        raise ValueError(f"perf for suite {args.suite!r} is not available yet; valid: standard")
+        raise ValueError(f"unknown suite {args.suite!r} for perf; valid: standard, fewshot")
     names = args.algorithm or list(TARGETS)
     if names[0] != "standard":
         names = ["standard"] + [n for n in names if n != "standard"]

@@ -33,8 +33,9 @@ def store(tmp_path, monkeypatch):
 def test_run_writes_finished_mlflow_runs_with_metrics_and_artifacts(store, capsys, tmp_path):
     rc = main(["run", "--suite", "standard", "--model", "cnet1", "--algorithm", "standard", "mltp_fo",
                "--seeds", "0", "1", "--epochs", "2", "--max-steps", "12", "--tracking-uri", store, "--no-progress"])
-    out = capsys.readouterr().out
-    assert rc == 0
+    cap = capsys.readouterr()
+    out = cap.out
+    assert rc == 0, cap.err
     assert "digits / cnet1" in out and "mltp_fo" in out and "+-" in out
     c, runs = _runs(store)
     assert len(runs) == 4

@@ -1,0 +1,53 @@
+"""The few-shot suite end to end on a tiny budget; real Omniglot where ../shared has it."""
+import pytest
+import torch
+
+import algorithms
+import datasets
+from benchmark.cli import main
+from benchmark.loops import evaluate_episodes
+from benchmark.models import create_model
+
+from .conftest import shared_data
+
+
+@pytest.mark.slow
+def test_fewshot_run_scores_every_algorithm_on_the_same_episodes(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'fs.db'}"
+    rc = main(["run", "--suite", "fewshot", "--shots", "1", "--meta-iterations", "2", "--test-episodes", "4",
+               "--tracking-uri", uri, "--no-progress"])
+    cap = capsys.readouterr()
+    out = cap.out
+    assert rc == 0, cap.err
+    assert "glyphs / conv4-32 / 5-way 1-shot" in out and "95% CI" in out
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(tracking_uri=uri)
+    runs = c.search_runs([c.get_experiment_by_name("fewshot").experiment_id])
+    assert {r.data.tags["algorithm"] for r in runs} == set(algorithms.available("episodes"))
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert len({r.data.tags["test_episodes_fingerprint"] for r in runs}) == 1
+    for r in runs:
+        assert {"test_acc", "test_ci95", "test_episodes", "wall_time_s"} <= set(r.data.metrics)
+        assert r.data.metrics["test_episodes"] == 4
+        assert r.data.tags["setting"] == "5-way 1-shot" and r.data.tags["scale"] == "quick"
+        if r.data.tags["algorithm"] in ("transfer", "mtl_maml"):
+            assert int(r.data.tags["resolved.train_classes"]) > 100
+    assert (tmp_path / "results" / "fewshot-quick-glyphs-conv4-32-5-way1-shot.png").is_file()
+
+
+@pytest.mark.slow
+def test_real_omniglot_protonet_far_above_chance_on_held_out_alphabets():
+    root = shared_data("omniglot")
+    d = datasets.get_episodic("omniglot-alphabets", root=root)
+    torch.manual_seed(0)
+    model = create_model("conv4-32", 5, 1, 28)
+    algo = algorithms.create("protonet", model, lr=1e-3)
+    train = datasets.EpisodeSampler(d.splits["train"], 5, 1, 5)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(60):
+        algo.train_step([train.sample(g) for _ in range(4)])
+    test = datasets.EpisodeSampler(d.splits["test"], 5, 1, 5).fixed(100, "omniglot-alphabets", "test")
+    ev = evaluate_episodes(algo, test)
+    assert ev["acc"] - ev["ci95"] > 0.5, ev  # chance is 0.2
