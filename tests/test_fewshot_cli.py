@@ -15,7 +15,7 @@ from .conftest import shared_data
 def test_fewshot_run_scores_every_algorithm_on_the_same_episodes(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     uri = f"sqlite:///{tmp_path / 'fs.db'}"
-    rc = main(["run", "--suite", "fewshot", "--shots", "1", "--meta-iterations", "2", "--test-episodes", "4",
+    rc = main(["run", "--suite", "fewshot", "--meta-iterations", "2", "--test-episodes", "4",
                "--tracking-uri", uri, "--no-progress"])
     cap = capsys.readouterr()
     out = cap.out
