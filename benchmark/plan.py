@@ -112,12 +112,7 @@ def build_plan(suite: str, profile: str, o: Overrides) -> list[RunSpec]:
     else:
         blocks = base_blocks
 
-    if o.hparams:
-        selected = {a for b in blocks for m in (o.models or b.models) for a in (o.algorithms or b.algorithms_for(m))}
-        known = set().union(*(algorithms.get_class(a).Hparams.__dataclass_fields__ for a in selected))
-        unknown = sorted(set(o.hparams) - known)
-        if unknown:
-            raise PlanError(f"--set {unknown[0]}: no selected algorithm has that hyperparameter; valid: {', '.join(sorted(known))}")
+    _check_set_keys(o, {a for b in blocks for m in (o.models or b.models) for a in (o.algorithms or b.algorithms_for(m))})
 
     runs: list[RunSpec] = []
     for b in blocks:
@@ -126,12 +121,7 @@ def build_plan(suite: str, profile: str, o: Overrides) -> list[RunSpec]:
             for algo in algos:
                 # The profile's values for the hyperparameters this algorithm has (standard
                 # has no eta or alpha), then --set, resolved to the full dataclass.
-                fields = set(algorithms.get_class(algo).Hparams.__dataclass_fields__)
-                hp = {k: v for k, v in {**b.hparams_for(model), **o.hparams}.items() if k in fields}
-                try:
-                    hp = dataclasses.asdict(algorithms.make_hparams(algo, **hp))
-                except (algorithms.BadHyperparameterError, TypeError) as e:
-                    raise PlanError(str(e)) from None
+                hp = _resolve_hparams(algo, {**b.hparams_for(model), **o.hparams})
                 epochs = o.epochs or b.epochs
                 notes = []
                 own_dataset = b.dataset in [x.dataset for x in base_blocks]

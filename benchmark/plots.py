@@ -10,6 +10,15 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def _save(fig, path: str | Path) -> Path:
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
 def run_curves(history: Sequence[Mapping[str, float]], title: str, path: str | Path) -> Path:
     """One run: training loss, and train / validation / test accuracy per epoch."""
     ep = [h["epoch"] for h in history]
@@ -25,11 +34,7 @@ def run_curves(history: Sequence[Mapping[str, float]], title: str, path: str | P
     ax2.set_ylabel("top-1 accuracy (%)")
     ax2.legend()
     fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def comparison_curves(curves: Mapping[str, Sequence[Sequence[float]]], title: str, path: str | Path, ylabel: str = "test accuracy (%)") -> Path:
@@ -51,12 +56,7 @@ def comparison_curves(curves: Mapping[str, Sequence[Sequence[float]]], title: st
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def episodic_curves(history: Sequence[Mapping[str, float]], title: str, path: str | Path) -> Path:
@@ -76,11 +76,7 @@ def episodic_curves(history: Sequence[Mapping[str, float]], title: str, path: st
     ax2.set_ylabel("accuracy (%)")
     ax2.legend()
     fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def comparison_bars(values: Mapping[str, Sequence[tuple[float, float]]], title: str, path: str | Path) -> Path:
@@ -93,9 +89,4 @@ def comparison_bars(values: Mapping[str, Sequence[tuple[float, float]]], title: 
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return _save(fig, path)

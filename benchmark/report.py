@@ -26,6 +26,13 @@ def paper_dataset_of(res: RunResult) -> str | None:
     return res.spec.dataset if res.spec.dataset in known else None
 
 
+def format_rows(cols: list[str], rows: list[list[str]]) -> list[str]:
+    """Left-aligned fixed-width text table: a header line and one line per row."""
+    widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) for i, c in enumerate(cols)]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return [fmt.format(*cols)] + [fmt.format(*r) for r in rows]
+
+
 def fewshot_tables(results: Sequence[RunResult]) -> str:
     """One table per (dataset, model, setting): mean test accuracy over the fixed episodes
     (with its 95% CI; over several seeds, the mean of the seeds and their std)."""
@@ -63,10 +70,7 @@ def fewshot_tables(results: Sequence[RunResult]) -> str:
                 row += ["-", "-"]
             row.append(f"{statistics.fmean([r.wall_time for r in ars]):.1f}")
             rows.append(row)
-        widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) for i, c in enumerate(cols)]
-        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-        lines.append(fmt.format(*cols))
-        lines += [fmt.format(*r) for r in rows]
+        lines += format_rows(cols, rows)
         out.append("\n".join(lines))
     return "\n\n".join(out)
 
@@ -109,10 +113,7 @@ def tables(results: Sequence[RunResult]) -> str:
                 row += ["-", "-"]
             row.append(f"{statistics.fmean([r.wall_time for r in ars]):.1f}")
             rows.append(row)
-        widths = [max(len(str(c)), *(len(str(r[i])) for r in rows)) for i, c in enumerate(cols)]
-        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-        lines.append(fmt.format(*cols))
-        lines += [fmt.format(*r) for r in rows]
+        lines += format_rows(cols, rows)
         if scale != "paper" and paper_ds and any(references.lookup(suite, paper_ds, model, a, "top1") for a in by_algo):
             lines.append(f"  (paper values are the full {paper_ds} protocol; this run is {scale}-scale: compare differences, not levels)")
         out.append("\n".join(lines))

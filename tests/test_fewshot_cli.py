@@ -1,4 +1,5 @@
-"""The few-shot suite end to end on a tiny budget; real Omniglot where ../shared has it."""
+"""The few-shot suite end to end on a tiny budget; real Omniglot from ../shared/data
+(the test skips, with the reason, where that folder is absent)."""
 import pytest
 import torch
 
