@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--experiment", help="MLflow experiment name (default: the suite name)")
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     r.add_argument("--out", default="results", help="folder for comparison plots")
+    r.add_argument("--resume", action="store_true", help="the default, spelled out: skip finished runs, continue interrupted ones")
+    r.add_argument("--force", action="store_true", help="rerun every run from scratch (ignore finished runs and checkpoints)")
+    r.add_argument("--shard", metavar="I/N", help="run only the I-th of N deterministic slices of the grid (1-based)")
+    r.add_argument("--checkpoint-dir", default="checkpoints", help="where per-run checkpoints live (default ./checkpoints)")
     r.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     sub.add_parser("list", help="list algorithms, datasets, models, suites and profiles")
@@ -138,6 +142,19 @@ def cmd_run(args) -> int:
             return _fail(f"--set expects KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         hp[k.strip()] = _parse_value(v.strip())
+    if args.resume and args.force:
+        return _fail("--resume and --force contradict each other; use one")
+    shard = None
+    if args.shard:
+        try:
+            i, n = (int(v) for v in args.shard.split("/"))
+            if not 1 <= i <= n:
+                raise ValueError
+            shard = (i, n)
+        except ValueError:
+            return _fail(f"--shard expects I/N with 1 <= I <= N, got {args.shard!r}")
+    if args.data_root:
+        args.data_root = os.path.abspath(os.path.expanduser(args.data_root))  # the same data, the same config key
     o = Overrides(
         datasets=args.dataset, models=args.model, algorithms=args.algorithm, seeds=args.seeds,
         epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
@@ -152,6 +169,11 @@ def cmd_run(args) -> int:
         return _fail(str(e))
     if not specs:
         return _fail("the selection is empty: no (dataset, model, algorithm, seed) to run")
+    total = len(specs)
+    if shard:
+        specs = [s for j, s in enumerate(specs) if j % shard[1] == shard[0] - 1]
+        if not specs:
+            return _fail(f"shard {shard[0]}/{shard[1]} of {total} runs is empty")
 
     # Check data before creating any MLflow run, so a missing dataset is one clear line.
     from .runner import DataCache, install_signal_handlers, run_grid
@@ -169,7 +191,9 @@ def cmd_run(args) -> int:
 
     tracker = Tracker(args.tracking_uri, args.experiment or args.suite)
     print(
-        f"suite {args.suite}, profile {profile}: {len(specs)} runs on {hardware_summary(device)}; "
+        f"suite {args.suite}, profile {profile}: {len(specs)} runs"
+        + (f" (shard {shard[0]}/{shard[1]} of {total})" if shard else "")
+        + f" on {hardware_summary(device)}; "
         f"tracking {tracker.uri} (experiment {tracker.experiment!r})",
         flush=True,
     )
@@ -177,7 +201,8 @@ def cmd_run(args) -> int:
     from .report import tables
 
     try:
-        results = run_grid(specs, tracker, device, progress=not args.no_progress, cache=cache)
+        results = run_grid(specs, tracker, device, progress=not args.no_progress, cache=cache,
+                           checkpoint_dir=args.checkpoint_dir, force=args.force)
     except KeyboardInterrupt:
         return _fail("interrupted; the run in progress is marked KILLED, finished runs are kept", 130)
     except datasets.DataError as e:

@@ -58,8 +58,13 @@ def train_supervised(
     device: torch.device,
     on_record: Callable[[dict[str, float]], None],
     progress: bool = True,
+    resume: dict | None = None,
+    on_checkpoint: Callable[[dict], None] | None = None,
 ) -> list[dict[str, float]]:
-    """Train one batch-consuming algorithm; returns the per-epoch history."""
+    """Train one batch-consuming algorithm; returns the per-epoch history.
+
+    ``on_checkpoint(state)`` is called after every epoch with everything needed to
+    continue (``resume=state``) exactly as if the run had not stopped."""
     torch.manual_seed(spec.seed)
     model = create_model(spec.model, data.num_classes, data.in_channels, data.image_size).to(device)
     algo = algorithms.create(spec.algorithm, model, **spec.hparams)
@@ -76,9 +81,16 @@ def train_supervised(
     history: list[dict[str, float]] = []
     step = 0
     last_finite = float("nan")
-    bar = tqdm(total=total, desc=spec.run_name, leave=False, disable=None if progress else True, unit="step")
+    start = 1
+    if resume:
+        algo.load_state_dict(resume["algorithm"])
+        sched.last_epoch = resume["epoch"]
+        gen.set_state(resume["data_rng"])
+        torch.set_rng_state(resume["torch_rng"])
+        history, step, last_finite, start = list(resume["history"]), resume["step"], resume["last_finite"], resume["epoch"] + 1
+    bar = tqdm(total=total, initial=step, desc=spec.run_name, leave=False, disable=None if progress else True, unit="step")
     try:
-        for epoch in range(1, spec.epochs + 1):
+        for epoch in range(start, spec.epochs + 1):
             t0 = time.perf_counter()
             sums: dict[str, float] = {}
             n_steps = 0
@@ -112,6 +124,11 @@ def train_supervised(
                     rec[f"{split}_top5"] = ev["top5"]
             history.append(rec)
             on_record(rec)
+            if on_checkpoint:
+                on_checkpoint({
+                    "algorithm": algo.state_dict(), "epoch": epoch, "step": step, "last_finite": last_finite,
+                    "data_rng": gen.get_state(), "torch_rng": torch.get_rng_state(), "history": history,
+                })
             bar.set_postfix(loss=f"{rec['train_loss']:.3f}", val=f"{100 * rec['val_acc']:.1f}%")
             if step >= total:
                 break
@@ -158,10 +175,12 @@ def train_episodic(
     device: torch.device,
     on_record: Callable[[dict[str, float]], None],
     progress: bool = True,
+    resume: dict | None = None,
+    on_checkpoint: Callable[[dict], None] | None = None,
 ) -> dict[str, float]:
     """Meta-train for ``spec.meta_iterations`` iterations of ``spec.meta_batch`` tasks;
-    evaluate on the fixed validation episodes every ``val_every`` iterations and on the
-    fixed test episodes at the end. Returns the final metrics."""
+    evaluate on the fixed validation episodes every ``val_every`` iterations (and
+    checkpoint there) and on the fixed test episodes at the end. Returns the final metrics."""
     torch.manual_seed(spec.seed)
     model = create_model(spec.model, spec.ways, data.in_channels, data.image_size).to(device)
     algo = algorithms.create(spec.algorithm, model, **episodic_hparams(spec, data))
@@ -174,9 +193,16 @@ def train_episodic(
     sums: dict[str, float] = {}
     n_since = 0
     t_train = 0.0
-    bar = tqdm(total=iters, desc=spec.run_name, leave=False, disable=None if progress else True, unit="it")
+    start = 1
+    history: list[dict[str, float]] = []
+    if resume:
+        algo.load_state_dict(resume["algorithm"])
+        gen.set_state(resume["data_rng"])
+        torch.set_rng_state(resume["torch_rng"])
+        start, t_train, last, history = resume["iteration"] + 1, resume["train_time_s"], resume["last_finite"], list(resume["history"])
+    bar = tqdm(total=iters, initial=start - 1, desc=spec.run_name, leave=False, disable=None if progress else True, unit="it")
     try:
-        for it in range(1, iters + 1):
+        for it in range(start, iters + 1):
             t0 = time.perf_counter()
             tasks = [train.sample(gen) for _ in range(spec.meta_batch)]
             stats = algo.train_step(tasks)
@@ -200,7 +226,13 @@ def train_episodic(
                     rec["val_acc"], rec["val_ci95"] = ev["acc"], ev["ci95"]
                     bar.set_postfix(loss=f"{rec['train_loss']:.3f}", val=f"{100 * ev['acc']:.1f}%")
                 on_record(rec)
+                history.append(rec)
                 sums, n_since = {}, 0
+                if on_checkpoint:
+                    on_checkpoint({
+                        "algorithm": algo.state_dict(), "iteration": it, "train_time_s": t_train, "last_finite": last,
+                        "data_rng": gen.get_state(), "torch_rng": torch.get_rng_state(), "history": history,
+                    })
     finally:
         bar.close()
     t0 = time.perf_counter()

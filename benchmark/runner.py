@@ -20,7 +20,8 @@ import datasets
 from datasets import EpisodicData, SupervisedData
 from datasets.splits import stratified_subset
 
-from . import provenance
+from . import checkpoint, provenance
+from .checkpoint import CorruptCheckpointError
 from .config import RunSpec
 from .loops import DivergenceError, episodic_hparams, train_episodic, train_supervised
 from .models import count_parameters, create_model
@@ -104,18 +105,50 @@ def _data_tags(spec: RunSpec, data) -> dict[str, str]:
     return tags
 
 
-def execute(spec: RunSpec, tracker, device: torch.device, cache: DataCache, progress: bool = True) -> RunResult:
-    """Run one spec under MLflow tracking; never leaves the MLflow run RUNNING."""
+def execute(
+    spec: RunSpec, tracker, device: torch.device, cache: DataCache, progress: bool = True,
+    checkpoint_dir: str | Path | None = None, force: bool = False,
+) -> RunResult:
+    """Run one spec under MLflow tracking; never leaves the MLflow run RUNNING.
+
+    With ``checkpoint_dir``, the run checkpoints after every epoch (every ``val_every``
+    meta-iterations) and continues from an existing checkpoint into the same MLflow run,
+    unless ``force``."""
     t_start = time.perf_counter()
     result = RunResult(spec=spec, status="RUNNING")
+    ckpt = checkpoint.path_for(checkpoint_dir, spec.key()) if checkpoint_dir else None
+    resume = None
+    if ckpt and force:
+        checkpoint.remove(ckpt)
+    if ckpt and ckpt.is_file():
+        try:
+            resume = checkpoint.load(ckpt)
+        except CorruptCheckpointError as e:
+            result.status, result.error = "FAILED", str(e)
+            if tracker:
+                result.run_id = tracker.start(spec.run_name, spec.flat_params(), {"config_key": spec.key(), "error": str(e)})
+            _close(tracker, result, t_start)
+            return result
     tags = {
         "suite": spec.suite, "profile": spec.profile, "scale": spec.scale, "scale_note": spec.scale_note,
         "dataset": spec.dataset, "model": spec.model, "algorithm": spec.algorithm, "seed": str(spec.seed),
         "setting": spec.setting, "config_key": spec.key(), "git_commit": provenance.git_commit(),
         **provenance.hardware(device),
     }
-    run_id = tracker.start(spec.run_name, spec.flat_params(), tags) if tracker else None
+    run_id = None
+    if resume and tracker and resume.get("run_id") and tracker.reopen(resume["run_id"]):
+        run_id = resume["run_id"]
+        tracker.set_tags(run_id, {"resumed_from": str(resume.get("epoch", resume.get("iteration")))})
+    elif tracker:
+        run_id = tracker.start(spec.run_name, spec.flat_params(), tags)
+    if resume:
+        result.history = list(resume["history"])
     result.run_id = run_id
+
+    def on_checkpoint(state: dict) -> None:
+        if ckpt:
+            checkpoint.save(ckpt, {**state, "run_id": run_id or ""})
+
     try:
         data = cache.get(spec)
         if tracker:
@@ -131,17 +164,21 @@ def execute(spec: RunSpec, tracker, device: torch.device, cache: DataCache, prog
             if tracker:
                 resolved = episodic_hparams(spec, data)
                 tracker.set_tags(run_id, {f"resolved.{k}": str(v) for k, v in resolved.items() if spec.hparams.get(k) != v})
-            result.metrics = train_episodic(spec, data, device, on_record, progress=progress)
+            result.metrics = train_episodic(spec, data, device, on_record, progress, resume, on_checkpoint)
         else:
-            train_supervised(spec, data, device, on_record, progress=progress)
+            train_supervised(spec, data, device, on_record, progress, resume, on_checkpoint)
             result.metrics = final_metrics(result.history)
         result.status = "FINISHED"
+        if ckpt:
+            checkpoint.remove(ckpt)
     except (KeyboardInterrupt, Terminated) as e:
         result.status, result.error = "KILLED", f"interrupted ({type(e).__name__})"
         _close(tracker, result, t_start)
         raise
     except DivergenceError as e:
         result.status, result.error = "FAILED", f"diverged: {e}"
+        if ckpt:
+            checkpoint.remove(ckpt)  # resuming would diverge again
     except datasets.DataError:
         _close(tracker, result, t_start, status="FAILED", error_text=traceback.format_exc())
         raise
@@ -195,17 +232,44 @@ def headline(res: RunResult) -> str:
     return f"test {100 * m['final_test_acc']:.2f}% (val {100 * m['final_val_acc']:.2f}%)"
 
 
+def finished_result(spec: RunSpec, run, tracker) -> RunResult:
+    """A RunResult rebuilt from a FINISHED MLflow run (for skipped runs' tables and plots)."""
+    try:
+        history = tracker.load_json_artifact(run.info.run_id, "history.json")
+    except Exception:
+        history = []
+    metrics = dict(run.data.metrics)
+    if "test_episodes_fingerprint" in run.data.tags:
+        metrics["test_episodes_fingerprint"] = run.data.tags["test_episodes_fingerprint"]
+    return RunResult(spec=spec, status="FINISHED", metrics=metrics, history=history, run_id=run.info.run_id,
+                     wall_time=metrics.get("wall_time_s", 0.0))
+
+
 def run_grid(
     specs: list[RunSpec], tracker, device: torch.device, progress: bool = True,
     echo: Callable[[str], None] = print, cache: DataCache | None = None,
+    checkpoint_dir: str | Path | None = None, force: bool = False,
 ) -> list[RunResult]:
+    """Run every spec; unless ``force``, a spec whose resolved configuration already has a
+    FINISHED run is skipped (its results are reused) and an interrupted one continues
+    from its checkpoint."""
     cache = cache or DataCache()
     results = []
+    done = tracker.finished_by_key() if (tracker and not force) else {}
+    skipped = 0
     for i, spec in enumerate(specs, 1):
-        res = execute(spec, tracker, device, cache, progress=progress)
+        if spec.key() in done:
+            res = finished_result(spec, done[spec.key()], tracker)
+            results.append(res)
+            skipped += 1
+            echo(f"[{i}/{len(specs)}] {spec.run_name}: already finished (run {res.run_id[:8]}), skipped")
+            continue
+        res = execute(spec, tracker, device, cache, progress=progress, checkpoint_dir=checkpoint_dir, force=force)
         results.append(res)
         if res.status == "FINISHED":
             echo(f"[{i}/{len(specs)}] {spec.run_name}: {headline(res)} in {res.wall_time:.1f} s")
         else:
             echo(f"[{i}/{len(specs)}] {spec.run_name}: {res.status}: {res.error}")
+    if skipped:
+        echo(f"skipped {skipped} of {len(specs)} runs that had already finished with the same configuration (--force reruns them)")
     return results

@@ -108,6 +108,33 @@ class Tracker:
     def end(self, run_id: str, status: str) -> None:
         _retry(self.client.set_terminated, run_id, status)
 
+    def reopen(self, run_id: str) -> bool:
+        """Mark an interrupted run RUNNING again to continue it; False if it is gone."""
+        try:
+            run = _retry(self.client.get_run, run_id)
+        except Exception:
+            return False
+        if run.info.lifecycle_stage != "active":
+            return False
+        _retry(self.client.update_run, run_id, status="RUNNING")
+        return True
+
+    def finished_by_key(self) -> dict[str, Any]:
+        """FINISHED runs of this experiment by their ``config_key`` tag (newest first wins)."""
+        runs = _retry(
+            self.client.search_runs, [self.experiment_id], filter_string="attributes.status = 'FINISHED'",
+            max_results=50000, order_by=["attributes.start_time DESC"],
+        )
+        out: dict[str, Any] = {}
+        for r in runs:
+            out.setdefault(r.data.tags.get("config_key", ""), r)
+        return out
+
+    def load_json_artifact(self, run_id: str, name: str) -> Any:
+        with tempfile.TemporaryDirectory() as d:
+            path = _retry(self.client.download_artifacts, run_id, name, d)
+            return json.loads(Path(path).read_text())
+
     # -- queries -----------------------------------------------------------------
     def runs(self, experiment: str | None = None, filter_string: str = "") -> list:
         exp = self.client.get_experiment_by_name(experiment) if experiment else None
