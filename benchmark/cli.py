@@ -81,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list algorithms, datasets, models, suites and profiles")
 
+    lb = sub.add_parser("leaderboard", help="tables with spread, significance and provenance from the MLflow runs")
+    lb.add_argument("--suite", default="standard", choices=["standard", "fewshot"])
+    lb.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
+    lb.add_argument("--experiment", help="MLflow experiment (default: the suite name)")
+    lb.add_argument("--baseline", help="baseline algorithm for the significance test (standard: standard; fewshot: transfer)")
+    lb.add_argument("--out", default="leaderboards", help="output folder (default leaderboards/)")
+
     f = sub.add_parser("perf", help="cost benchmark: step time and peak memory relative to standard")
     f.add_argument("--suite", default="standard", help="standard or fewshot")
     f.add_argument("--model", default="cnet2", help="standard: cnet2; fewshot: conv4-64")
@@ -272,6 +279,21 @@ def cmd_perf(args) -> int:
         return _fail(str(e))
 
 
+def cmd_leaderboard(args, argv) -> int:
+    import shlex
+
+    from .leaderboard import build
+    from .tracking import Tracker
+
+    tracker = Tracker(args.tracking_uri, args.experiment or args.suite)
+    command = "python -m benchmark " + shlex.join(argv if argv is not None else sys.argv[1:])
+    md, board, left_out = build(tracker, args.suite, args.out, args.baseline, command)
+    if left_out:
+        print("left out " + ", ".join(f"{n} {k}" for k, n in sorted(left_out.items())) + " run(s)")
+    print(f"{len(board)} rows from {tracker.uri} -> {md}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
@@ -281,4 +303,6 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(args)
     if args.command == "perf":
         return cmd_perf(args)
+    if args.command == "leaderboard":
+        return cmd_leaderboard(args, argv)
     return _fail(f"unknown command {args.command}")

@@ -148,7 +148,7 @@ def evaluate_episodes(algo: algorithms.Algorithm, episodes: FixedEpisodes) -> di
     algo.model.train()
     n = len(accs)
     std = statistics.pstdev(accs) if n > 1 else 0.0
-    return {"acc": statistics.fmean(accs), "std": std, "ci95": 1.96 * std / math.sqrt(n), "episodes": n}
+    return {"acc": statistics.fmean(accs), "std": std, "ci95": 1.96 * std / math.sqrt(n), "episodes": n, "per_episode": accs}
 
 
 def episodic_hparams(spec: RunSpec, data: EpisodicData) -> dict:
@@ -244,4 +244,5 @@ def train_episodic(
     final |= {"test_acc": ev["acc"], "test_ci95": ev["ci95"], "test_std": ev["std"], "test_episodes": ev["episodes"]}
     final["eval_time_s"] = time.perf_counter() - t0
     final["test_episodes_fingerprint"] = sets["test"].fingerprint()  # type: ignore[assignment]
+    final["test_episode_acc"] = ev["per_episode"]  # type: ignore[assignment]  (for paired tests on the same episodes)
     return final

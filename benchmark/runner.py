@@ -198,6 +198,9 @@ def _close(tracker, result: RunResult, t_start: float, status: str | None = None
         return
     rid = result.run_id
     try:
+        per_episode = result.metrics.pop("test_episode_acc", None)
+        if per_episode is not None:
+            tracker.log_json(rid, per_episode, "test_episode_acc.json")
         numeric = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
         tracker.log_metrics(rid, {**numeric, "wall_time_s": result.wall_time}, step=0)
         text = {k: str(v) for k, v in result.metrics.items() if not isinstance(v, (int, float))}

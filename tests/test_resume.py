@@ -154,7 +154,7 @@ def test_two_concurrent_shards_on_one_sqlite_store_lose_no_run(tmp_path, session
     procs = [subprocess.Popen(base + ["--shard", f"{i}/2"], cwd=tmp_path, env=_env(session_cache),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (1, 2)]
     outs = [p.communicate(timeout=600) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs):
         assert p.returncode == 0, err
     assert "shard 1/2 of 6" in outs[0][0] and "shard 2/2 of 6" in outs[1][0]
     _, runs = _runs(uri)

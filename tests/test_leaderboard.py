@@ -1,0 +1,48 @@
+"""Leaderboards from real MLflow runs: spread, significance, provenance; unfinished runs
+left out and counted; reduced and quick scales never share a row."""
+import pandas as pd
+import pytest
+
+from benchmark.cli import main
+
+
+@pytest.mark.slow
+def test_standard_leaderboard_from_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    base = ["run", "--model", "cnet1", "--epochs", "1", "--max-steps", "3", "--tracking-uri", uri, "--no-progress"]
+    assert main(base + ["--algorithm", "standard", "mltp_fo", "--seeds", "0", "1"]) == 0
+    assert main(base + ["--algorithm", "standard", "--seeds", "5", "--set", "lr=1e30"]) == 1  # a FAILED run
+    capsys.readouterr()
+    assert main(["leaderboard", "--suite", "standard", "--tracking-uri", uri, "--out", str(tmp_path / "lb")]) == 0
+    out = capsys.readouterr().out
+    assert "left out 1 FAILED run(s)" in out
+    md = (tmp_path / "lb" / "standard.md").read_text()
+    assert "Welch's t-test" in md and "## digits / cnet1 (quick scale, profile quick)" in md
+    assert "Provenance: seeds 0 1" in md and "Left out: 1 FAILED" in md
+    csv = pd.read_csv(tmp_path / "lb" / "standard.csv")
+    assert set(csv.algorithm) == {"standard", "mltp_fo"} and (csv.n == 2).all()
+    fo = csv[csv.algorithm == "mltp_fo"].iloc[0]
+    assert 0 <= fo.p_vs_baseline <= 1 and fo.relative_cost > 0
+    assert (tmp_path / "lb" / "standard.png").is_file()
+
+
+@pytest.mark.slow
+def test_fewshot_leaderboard_pairs_episodes_and_separates_scales(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'f.db'}"
+    run = ["run", "--suite", "fewshot", "--algorithm", "protonet", "transfer", "--meta-iterations", "3",
+           "--test-episodes", "10", "--tracking-uri", uri, "--no-progress"]
+    assert main(run) == 0
+    reduced = ["run", "--suite", "fewshot", "--profile", "omniglot", "--dataset", "glyphs", "--model", "conv4-32",
+               "--algorithm", "protonet", "transfer", "--ways", "5", "--shots", "1", "--queries", "5", "--meta-batch", "2",
+               "--meta-iterations", "3", "--test-episodes", "10", "--seeds", "0", "--tracking-uri", uri, "--no-progress"]
+    assert main(reduced) == 0
+    capsys.readouterr()
+    assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", uri, "--out", str(tmp_path / "lb")]) == 0
+    csv = pd.read_csv(tmp_path / "lb" / "fewshot.csv")
+    assert set(csv.scale) == {"quick", "reduced"}
+    assert len(csv) == 4  # two algorithms x two scales: never mixed in one row
+    proto = csv[(csv.algorithm == "protonet") & (csv.scale == "quick")].iloc[0]
+    assert 0 <= proto.p_vs_baseline <= 1
+    assert "paired t-test over the same test episodes" in (tmp_path / "lb" / "fewshot.md").read_text()
