@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -33,6 +34,10 @@ class MAMLHparams(OptimHparams):
     inner_steps: int = 1
     test_inner_steps: int = 0  # 0: the same as inner_steps
     adapt: str = "all"  # which layers the inner loop adapts: all | conv | fc | head
+
+    SEARCH_SPACE: ClassVar[dict[str, tuple]] = {
+        "lr": ("log", 1e-4, 1e-2), "inner_lr": ("log", 1e-3, 1.0), "inner_steps": ("int", 1, 5),
+    }
 
     def validate(self) -> None:
         super().validate()

@@ -29,6 +29,7 @@ The step reports that inner product, the gradient-agreement term of eq. (5).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -46,6 +47,10 @@ class MLTPHparams(OptimHparams):
     alpha_mean: float = 1e-3
     alpha_std: float = 1e-3
     fix_alpha: bool = False
+
+    SEARCH_SPACE: ClassVar[dict[str, tuple]] = {
+        "lr": ("log", 1e-4, 1e-2), "eta": ("float", 0.1, 2.0), "alpha_mean": ("log", 1e-4, 1e-1),
+    }
 
     def validate(self) -> None:
         super().validate()

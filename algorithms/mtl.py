@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -33,6 +34,8 @@ class MTLFields:
     disc_lr: float = 0.01  # alpha_d
     train_classes: int = 0  # size of the global head; set from the data by the runner
 
+    MTL_SEARCH: ClassVar[dict[str, tuple]] = {"beta": ("float", 0.1, 0.9), "disc_lr": ("log", 1e-3, 0.1)}
+
     def validate_mtl(self) -> None:
         if not 0 <= self.beta <= 1:
             raise BadHyperparameterError(f"beta must be in [0, 1], got {self.beta}")
@@ -42,6 +45,8 @@ class MTLFields:
 
 @dataclass
 class MTLMAMLHparams(MAMLHparams, MTLFields):
+    SEARCH_SPACE: ClassVar[dict[str, tuple]] = {**MAMLHparams.SEARCH_SPACE, **MTLFields.MTL_SEARCH}
+
     def validate(self) -> None:
         super().validate()
         self.validate_mtl()
@@ -49,6 +54,8 @@ class MTLMAMLHparams(MAMLHparams, MTLFields):
 
 @dataclass
 class MTLReptileHparams(ReptileHparams, MTLFields):
+    SEARCH_SPACE: ClassVar[dict[str, tuple]] = {**ReptileHparams.SEARCH_SPACE, **MTLFields.MTL_SEARCH}
+
     def validate(self) -> None:
         super().validate()
         self.validate_mtl()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 
@@ -15,6 +16,9 @@ class OptimHparams:
     lr: float = 1e-3
     momentum: float = 0.9  # sgd only
     weight_decay: float = 0.0
+
+    # Tuning search space: name -> (kind, low, high); kind "log" / "float" / "int" / "cat" (then a tuple of choices).
+    SEARCH_SPACE: ClassVar[dict[str, tuple]] = {"lr": ("log", 1e-4, 1e-2)}
 
     def validate(self) -> None:
         from .registry import BadHyperparameterError

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +30,10 @@ class ReptileHparams(OptimHparams):
     inner_lr: float = 0.01
     inner_steps: int = 5
     test_inner_steps: int = 0  # 0: the same as inner_steps
+
+    SEARCH_SPACE: ClassVar[dict[str, tuple]] = {
+        "lr": ("float", 0.1, 1.0), "inner_lr": ("log", 1e-3, 0.5), "inner_steps": ("int", 1, 10),
+    }
 
     def validate(self) -> None:
         super().validate()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +30,10 @@ class TransferHparams(OptimHparams):
     train_classes: int = 0  # size of the global head; set from the data by the runner
     finetune_lr: float = 0.1
     finetune_steps: int = 50
+
+    SEARCH_SPACE: ClassVar[dict[str, tuple]] = {
+        "lr": ("log", 1e-4, 1e-2), "finetune_lr": ("log", 1e-3, 1.0), "finetune_steps": ("int", 10, 100),
+    }
 
     def validate(self) -> None:
         super().validate()
@@ -93,9 +98,16 @@ class Transfer(EpisodicAlgorithm):
         return {f"global_head.{k}": v for k, v in self.global_head.state_dict(keep_vars=True).items()}
 
 
+@dataclass
+class NearestNeighbourHparams(TransferHparams):
+    SEARCH_SPACE: ClassVar[dict[str, tuple]] = {"lr": ("log", 1e-4, 1e-2)}  # no head is fitted
+
+
 @register("nearest_neighbour")
 class NearestNeighbour(Transfer):
     """1-nearest neighbour on the support set in the transfer-pretrained embedding."""
+
+    Hparams = NearestNeighbourHparams
 
     @torch.no_grad()
     def query_logits(self, task: Task) -> torch.Tensor:
@@ -110,6 +122,8 @@ class NearestNeighbour(Transfer):
 class FinetuneHparams(OptimHparams):
     finetune_lr: float = 0.1
     finetune_steps: int = 50
+
+    SEARCH_SPACE: ClassVar[dict[str, tuple]] = {"finetune_lr": ("log", 1e-3, 1.0), "finetune_steps": ("int", 10, 100)}
 
 
 @register("finetune")

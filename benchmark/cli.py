@@ -48,35 +48,48 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="benchmark", description="Comparative meta-learning benchmark suite")
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
-    r = sub.add_parser("run", help="run a suite's grid of (dataset, model, algorithm, seed)")
-    r.add_argument("--suite", default="standard", help="standard or fewshot")
-    r.add_argument("--profile", default=None, help="quick (default) or paper; see `list`")
-    r.add_argument("--dataset", nargs="+", help="override the profile's dataset(s)")
-    r.add_argument("--model", nargs="+", help="override the profile's model(s)")
-    r.add_argument("--algorithm", nargs="+", help="override the profile's algorithm(s)")
-    r.add_argument("--seeds", nargs="+", type=_nonneg_int, help="seeds (default 0 1 2)")
-    r.add_argument("--epochs", type=_nonneg_int, help="epochs per run (milestones scale with it)")
-    r.add_argument("--max-steps", type=_nonneg_int, help="stop each run after this many optimiser steps")
-    r.add_argument("--batch-size", type=_nonneg_int)
-    r.add_argument("--train-per-class", type=_nonneg_int, help="reduced scale: at most this many training images per class")
-    r.add_argument("--val-fraction", type=float, default=0.1, help="validation share carved from the training data")
-    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="algorithm hyperparameter, e.g. --set eta=0.5")
-    r.add_argument("--ways", nargs="+", type=_nonneg_int, help="few-shot: N of N-way (several allowed)")
-    r.add_argument("--shots", nargs="+", type=_nonneg_int, help="few-shot: K of K-shot (several allowed)")
-    r.add_argument("--queries", type=_nonneg_int, help="few-shot: query images per class")
-    r.add_argument("--meta-iterations", type=_nonneg_int, help="few-shot: meta-training iterations")
-    r.add_argument("--meta-batch", type=_nonneg_int, help="few-shot: tasks per meta-iteration")
-    r.add_argument("--test-episodes", type=_nonneg_int, help="few-shot: fixed test episodes (default 600)")
-    r.add_argument("--data-root", help="dataset folder (or archive for imagefolder); default ./data")
-    r.add_argument("--download", action="store_true", help="download the dataset if it is missing (needs a network)")
-    r.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
-    r.add_argument("--experiment", help="MLflow experiment name (default: the suite name)")
-    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    r.add_argument("--out", default="results", help="folder for comparison plots")
+    run_p = sub.add_parser("run", help="run a suite's grid of (dataset, model, algorithm, seed)")
+    t = sub.add_parser("tune", help="Optuna: tune each algorithm's hyperparameters on validation accuracy")
+    t.add_argument("--trials", type=_nonneg_int, required=True, help="finished trials per study (equal for every algorithm)")
+    t.add_argument("--timeout", type=float, help="seconds per study")
+    t.add_argument("--storage", default="sqlite:///optuna.db", help="Optuna storage (RDB URL, or a .log journal file)")
+    t.add_argument("--sampler-seed", type=int, default=0)
+    t.add_argument("--worker", type=_nonneg_int, default=0, help="this worker's number when several share one study")
+    t.add_argument("--all-algorithms", action="store_true", help="equal-budget mode: every algorithm of the suite/profile")
+    t.add_argument("--tuned-dir", default="tuned")
+    t.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    for r in (run_p, t):
+        r.add_argument("--suite", default="standard", help="standard or fewshot")
+        r.add_argument("--profile", default=None, help="quick (default) or paper; see `list`")
+        r.add_argument("--dataset", nargs="+", help="override the profile's dataset(s)")
+        r.add_argument("--model", nargs="+", help="override the profile's model(s)")
+        r.add_argument("--algorithm", nargs="+", help="override the profile's algorithm(s)")
+        r.add_argument("--seeds", nargs="+", type=_nonneg_int, help="seeds (default 0 1 2)")
+        r.add_argument("--epochs", type=_nonneg_int, help="epochs per run (milestones scale with it)")
+        r.add_argument("--max-steps", type=_nonneg_int, help="stop each run after this many optimiser steps")
+        r.add_argument("--batch-size", type=_nonneg_int)
+        r.add_argument("--train-per-class", type=_nonneg_int, help="reduced scale: at most this many training images per class")
+        r.add_argument("--val-fraction", type=float, default=0.1, help="validation share carved from the training data")
+        r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="algorithm hyperparameter, e.g. --set eta=0.5")
+        r.add_argument("--ways", nargs="+", type=_nonneg_int, help="few-shot: N of N-way (several allowed)")
+        r.add_argument("--shots", nargs="+", type=_nonneg_int, help="few-shot: K of K-shot (several allowed)")
+        r.add_argument("--queries", type=_nonneg_int, help="few-shot: query images per class")
+        r.add_argument("--meta-iterations", type=_nonneg_int, help="few-shot: meta-training iterations")
+        r.add_argument("--meta-batch", type=_nonneg_int, help="few-shot: tasks per meta-iteration")
+        r.add_argument("--test-episodes", type=_nonneg_int, help="few-shot: fixed test episodes (default 600)")
+        r.add_argument("--data-root", help="dataset folder (or archive for imagefolder); default ./data")
+        r.add_argument("--download", action="store_true", help="download the dataset if it is missing (needs a network)")
+        r.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
+        r.add_argument("--experiment", help="MLflow experiment name (default: the suite name)")
+        r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+        r.add_argument("--out", default="results", help="folder for comparison plots")
+    r = run_p
     r.add_argument("--resume", action="store_true", help="the default, spelled out: skip finished runs, continue interrupted ones")
     r.add_argument("--force", action="store_true", help="rerun every run from scratch (ignore finished runs and checkpoints)")
     r.add_argument("--shard", metavar="I/N", help="run only the I-th of N deterministic slices of the grid (1-based)")
     r.add_argument("--checkpoint-dir", default="checkpoints", help="where per-run checkpoints live (default ./checkpoints)")
+    r.add_argument("--tuned", action="store_true", help="use the best parameters of `tune` (tuned/<study>.json)")
+    r.add_argument("--tuned-dir", default="tuned")
     r.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
     sub.add_parser("list", help="list algorithms, datasets, models, suites and profiles")
@@ -131,11 +144,10 @@ def cmd_list() -> int:
     return 0
 
 
-def cmd_run(args) -> int:
-    import datasets
-
+def _plan(args):
+    """(specs, device, profile, shard, total) from run/tune flags, or an int exit code."""
     from .plan import Overrides, PlanError, build_plan
-    from .provenance import hardware_summary, resolve_device
+    from .provenance import resolve_device
     from .suites import get_suite
 
     try:
@@ -149,10 +161,10 @@ def cmd_run(args) -> int:
             return _fail(f"--set expects KEY=VALUE, got {item!r}")
         k, v = item.split("=", 1)
         hp[k.strip()] = _parse_value(v.strip())
-    if args.resume and args.force:
+    if getattr(args, "resume", False) and getattr(args, "force", False):
         return _fail("--resume and --force contradict each other; use one")
     shard = None
-    if args.shard:
+    if getattr(args, "shard", None):
         try:
             i, n = (int(v) for v in args.shard.split("/"))
             if not 1 <= i <= n:
@@ -181,11 +193,13 @@ def cmd_run(args) -> int:
         specs = [s for j, s in enumerate(specs) if j % shard[1] == shard[0] - 1]
         if not specs:
             return _fail(f"shard {shard[0]}/{shard[1]} of {total} runs is empty")
+    return specs, device, profile, shard, total
 
-    # Check data before creating any MLflow run, so a missing dataset is one clear line.
-    from .runner import DataCache, install_signal_handlers, run_grid
 
-    cache = DataCache()
+def _check_data(specs, cache) -> int | None:
+    """Load every dataset before creating any MLflow run, so a missing dataset is one clear line."""
+    import datasets
+
     try:
         for s in {(s.dataset, s.data_root, s.val_fraction): s for s in specs}.values():
             cache.get(s)
@@ -193,6 +207,59 @@ def cmd_run(args) -> int:
             _check_episodes(specs, cache)
     except (datasets.DataError, ValueError) as e:
         return _fail(str(e))
+    return None
+
+
+def cmd_tune(args) -> int:
+    planned = _plan(args)
+    if isinstance(planned, int):
+        return planned
+    specs, device, profile, _, _ = planned
+    if args.all_algorithms and args.algorithm:
+        return _fail("--all-algorithms tunes every algorithm of the profile; drop --algorithm")
+    if args.trials < 1:
+        return _fail(f"--trials must be >= 1, got {args.trials}")
+    from .runner import DataCache
+
+    if (code := _check_data(specs, DataCache())) is not None:
+        return code
+    from .tracking import Tracker
+    from .tuning import study_name, tune
+
+    studies = {}
+    for s in specs:  # one study per configuration; trials use the first seed
+        studies.setdefault(study_name(s), s)
+    tracker = Tracker(args.tracking_uri, args.experiment or f"{args.suite}-tuning")
+    print(f"tuning {len(studies)} studies x {args.trials} trials (equal budget) on {args.storage}; trials tracked in "
+          f"{tracker.uri} (experiment {tracker.experiment!r})", flush=True)
+    for s in studies.values():
+        tune(s, tracker, device, args.trials, args.timeout, args.storage, args.sampler_seed, args.tuned_dir,
+             progress=not args.no_progress, worker=args.worker)
+    return 0
+
+
+def cmd_run(args) -> int:
+    import datasets
+
+    planned = _plan(args)
+    if isinstance(planned, int):
+        return planned
+    specs, device, profile, shard, total = planned
+    from .provenance import hardware_summary
+
+    if args.tuned:
+        from .tuning import apply_tuned
+
+        specs, missing = apply_tuned(specs, args.tuned_dir)
+        if missing:
+            return _fail(f"no tuned parameters for study {missing[0]} in {args.tuned_dir}/ "
+                         f"({len(missing)} missing); run `python -m benchmark tune` with the same selection first")
+
+    from .runner import DataCache, install_signal_handlers, run_grid
+
+    cache = DataCache()
+    if (code := _check_data(specs, cache)) is not None:
+        return code
 
     from .tracking import Tracker
 
@@ -303,6 +370,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(args)
     if args.command == "perf":
         return cmd_perf(args)
+    if args.command == "tune":
+        return cmd_tune(args)
     if args.command == "leaderboard":
         return cmd_leaderboard(args, argv)
     return _fail(f"unknown command {args.command}")

@@ -32,6 +32,11 @@ class Terminated(BaseException):
     """Raised in the main thread on SIGTERM, so runs end KILLED like on Ctrl-C."""
 
 
+class StopRun(BaseException):
+    """Raised by an ``on_progress`` callback to stop a run early (a pruned tuning trial);
+    the MLflow run ends KILLED with the tag ``stopped``."""
+
+
 @dataclass
 class RunResult:
     spec: RunSpec
@@ -108,6 +113,7 @@ def _data_tags(spec: RunSpec, data) -> dict[str, str]:
 def execute(
     spec: RunSpec, tracker, device: torch.device, cache: DataCache, progress: bool = True,
     checkpoint_dir: str | Path | None = None, force: bool = False,
+    on_progress: Callable[[dict[str, float]], None] | None = None, extra_tags: dict[str, str] | None = None,
 ) -> RunResult:
     """Run one spec under MLflow tracking; never leaves the MLflow run RUNNING.
 
@@ -133,7 +139,7 @@ def execute(
         "suite": spec.suite, "profile": spec.profile, "scale": spec.scale, "scale_note": spec.scale_note,
         "dataset": spec.dataset, "model": spec.model, "algorithm": spec.algorithm, "seed": str(spec.seed),
         "setting": spec.setting, "config_key": spec.key(), "git_commit": provenance.git_commit(),
-        **provenance.hardware(device),
+        **provenance.hardware(device), **(extra_tags or {}),
     }
     run_id = None
     if resume and tracker and resume.get("run_id") and tracker.reopen(resume["run_id"]):
@@ -159,6 +165,8 @@ def execute(
             if tracker:
                 step = int(rec.get("epoch", rec.get("iteration", 0)))
                 tracker.log_metrics(run_id, {k: v for k, v in rec.items() if k not in ("epoch", "iteration")}, step=step)
+            if on_progress:
+                on_progress(rec)
 
         if spec.episodic:
             if tracker:
@@ -171,6 +179,14 @@ def execute(
         result.status = "FINISHED"
         if ckpt:
             checkpoint.remove(ckpt)
+    except StopRun as e:
+        result.status, result.error = "KILLED", f"stopped: {e}"
+        if tracker:
+            tracker.set_tags(run_id, {"stopped": str(e)})
+        if ckpt:
+            checkpoint.remove(ckpt)
+        _close(tracker, result, t_start)
+        raise
     except (KeyboardInterrupt, Terminated) as e:
         result.status, result.error = "KILLED", f"interrupted ({type(e).__name__})"
         _close(tracker, result, t_start)

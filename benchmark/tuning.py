@@ -1,0 +1,177 @@
+"""Optuna tuning: the only module that imports optuna.
+
+One study per (suite, profile, dataset, model, algorithm[, setting]), seeded TPE, a
+MedianPruner fed with the intermediate validation accuracy, persistent storage (an
+RDB URL such as ``sqlite:///optuna.db`` or PostgreSQL, with heartbeats so trials of a
+killed worker are failed and retried) so that an interrupted study resumes and several
+workers can share one study. The objective is validation accuracy, never test. Each
+trial is an MLflow run nested under the study's run; the best parameters go to
+``tuned/<study>.json``, which ``run --tuned`` applies.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import tempfile
+import warnings
+from pathlib import Path
+
+import optuna
+
+import algorithms
+
+from .config import RunSpec
+from .runner import DataCache, StopRun, execute
+
+TUNED_DIR = "tuned"
+
+
+def study_name(spec: RunSpec) -> str:
+    name = f"{spec.suite}.{spec.profile}.{spec.dataset}.{spec.model}.{spec.algorithm}"
+    return name + (f".{spec.ways}w{spec.shots}s" if spec.episodic else "")
+
+
+def suggest(trial: optuna.Trial, space: dict[str, tuple]) -> dict:
+    params = {}
+    for name, (kind, *args) in space.items():
+        if kind == "log":
+            params[name] = trial.suggest_float(name, args[0], args[1], log=True)
+        elif kind == "float":
+            params[name] = trial.suggest_float(name, args[0], args[1])
+        elif kind == "int":
+            params[name] = trial.suggest_int(name, args[0], args[1])
+        elif kind == "cat":
+            params[name] = trial.suggest_categorical(name, list(args[0]))
+        else:
+            raise ValueError(f"unknown search-space kind {kind!r} for {name}")
+    return params
+
+
+def _storage(url: str):
+    if url.startswith(("sqlite:", "postgresql", "mysql")):
+        return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=90)
+    if url.endswith(".log") or url.startswith("journal:"):
+        from optuna.storages.journal import JournalFileBackend
+
+        return optuna.storages.JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
+    return url
+
+
+def _parent_run(tracker, name: str) -> str:
+    runs = tracker.client.search_runs([tracker.experiment_id], filter_string=f"tags.`optuna.study` = '{name}' and tags.study_parent = '1'")
+    if runs:
+        rid = runs[0].info.run_id
+        tracker.client.update_run(rid, status="RUNNING")
+        return rid
+    return tracker.start(f"study:{name}", {}, {"optuna.study": name, "study_parent": "1"})
+
+
+def _save_plots(study: optuna.Study, tracker, parent: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    with tempfile.TemporaryDirectory() as d:
+        for name, fn in (("optimization_history", ovm.plot_optimization_history),
+                         ("param_importances", ovm.plot_param_importances),
+                         ("parallel_coordinate", ovm.plot_parallel_coordinate)):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    ax = fn(study)
+                fig = ax.figure if hasattr(ax, "figure") else ax.flatten()[0].figure
+                fig.set_size_inches(8, 5)
+                fig.tight_layout()
+                fig.savefig(Path(d) / f"{name}.png", dpi=80)
+                plt.close(fig)
+                tracker.log_artifact(parent, Path(d) / f"{name}.png")
+            except Exception as e:  # e.g. importances need two finished trials
+                logging.getLogger(__name__).info("no %s plot: %s", name, e)
+
+
+def tune(spec: RunSpec, tracker, device, trials: int, timeout: float | None, storage: str, seed: int,
+         tuned_dir: str | Path = TUNED_DIR, progress: bool = False, echo=print, worker: int = 0) -> dict:
+    """Run (or continue) the study for ``spec``'s configuration until it has ``trials``
+    finished (complete or pruned) trials or ``timeout`` seconds pass.
+
+    The TPE sampler is seeded with ``seed``, the worker number and the number of trials
+    the study already has, so a resumed study or a second worker proposes new points
+    instead of replaying the first ones."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    name = study_name(spec)
+    space = algorithms.get_class(spec.algorithm).Hparams.SEARCH_SPACE
+    study = optuna.create_study(
+        study_name=name, storage=_storage(storage), direction="maximize", load_if_exists=True,
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
+    )
+    study.sampler = optuna.samplers.TPESampler(seed=seed + 100_003 * worker + len(study.trials))
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    done = len(study.get_trials(deepcopy=False, states=states))
+    parent = _parent_run(tracker, name)
+    cache = DataCache()
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, space)
+        hp = dataclasses.asdict(algorithms.make_hparams(spec.algorithm, **{**spec.hparams, **params}))
+        s = dataclasses.replace(spec, hparams=hp)
+
+        def report(rec: dict) -> None:
+            if "val_acc" not in rec:
+                return
+            step = int(rec.get("epoch", rec.get("iteration", 0)))
+            trial.report(rec["val_acc"], step)
+            if trial.should_prune():
+                raise StopRun(f"pruned by the MedianPruner at step {step}")
+
+        tags = {"mlflow.parentRunId": parent, "optuna.study": name, "optuna.trial": str(trial.number), "tuning": "1"}
+        try:
+            res = execute(s, tracker, device, cache, progress=progress, on_progress=report, extra_tags=tags)
+        except StopRun:
+            raise optuna.TrialPruned() from None
+        if res.status != "FINISHED":
+            raise RuntimeError(res.error or res.status)
+        value = res.metrics.get("final_val_acc")
+        if value is None:
+            raise RuntimeError("the run reported no validation accuracy (a split without validation classes cannot be tuned)")
+        return float(value)
+
+    if done < trials:
+        study.optimize(objective, n_trials=None, timeout=timeout, catch=(RuntimeError,),
+                       callbacks=[optuna.study.MaxTrialsCallback(trials, states=states)])
+    finished = study.get_trials(deepcopy=False, states=states)
+    summary = {"study": name, "storage": storage, "trials": len(finished), "direction": "maximize",
+               "objective": "final validation accuracy"}
+    try:
+        best = study.best_trial
+        summary |= {"best_value": best.value, "best_trial": best.number, "params": best.params}
+    except ValueError:
+        summary |= {"params": {}}
+    out = Path(tuned_dir) / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2, sort_keys=True))
+    tracker.log_artifact(parent, out)
+    _save_plots(study, tracker, parent)
+    tracker.log_metrics(parent, {"best_val_acc": summary.get("best_value", float("nan")), "trials": len(finished)}, step=0)
+    tracker.end(parent, "FINISHED")
+    echo(f"study {name}: {len(finished)} finished trials (was {done}); best validation accuracy "
+         f"{100 * summary.get('best_value', float('nan')):.2f}% with {summary['params']} -> {out}")
+    return summary
+
+
+def apply_tuned(specs: list[RunSpec], tuned_dir: str | Path = TUNED_DIR) -> tuple[list[RunSpec], list[str]]:
+    """Specs with their study's best parameters applied; and the studies that were missing."""
+    out, missing = [], []
+    for s in specs:
+        path = Path(tuned_dir) / f"{study_name(s)}.json"
+        if not path.is_file():
+            missing.append(study_name(s))
+            out.append(s)
+            continue
+        best = json.loads(path.read_text()).get("params", {})
+        hp = dataclasses.asdict(algorithms.make_hparams(s.algorithm, **{**s.hparams, **best}))
+        note = f"tuned hyperparameters from study {study_name(s)}"
+        out.append(dataclasses.replace(s, hparams=hp, scale_note="; ".join(x for x in (s.scale_note, note) if x)))
+    return out, sorted(set(missing))
