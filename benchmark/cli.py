@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="list algorithms, datasets, models, suites and profiles")
 
+    ui = sub.add_parser("ui", help="start the MLflow UI on the tracking store (127.0.0.1) and print its URL")
+    ui.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
+    ui.add_argument("--port", type=_nonneg_int, default=5000)
+
     lb = sub.add_parser("leaderboard", help="tables with spread, significance and provenance from the MLflow runs")
     lb.add_argument("--suite", default="standard", choices=["standard", "fewshot"])
     lb.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
@@ -346,6 +350,23 @@ def cmd_perf(args) -> int:
         return _fail(str(e))
 
 
+def cmd_ui(args) -> int:
+    from .ui import start, stop
+
+    try:
+        proc, url = start(args.tracking_uri, args.port)
+    except RuntimeError as e:
+        return _fail(f"{e}; try another --port")
+    print(f"MLflow UI: {url}  (tracking store {args.tracking_uri or 'sqlite:///mlflow.db'}; Ctrl-C stops it)", flush=True)
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(proc)
+    return 0
+
+
 def cmd_leaderboard(args, argv) -> int:
     import shlex
 
@@ -370,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         return cmd_run(args)
     if args.command == "perf":
         return cmd_perf(args)
+    if args.command == "ui":
+        return cmd_ui(args)
     if args.command == "tune":
         return cmd_tune(args)
     if args.command == "leaderboard":
