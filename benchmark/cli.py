@@ -104,6 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     lb.add_argument("--experiment", help="MLflow experiment (default: the suite name)")
     lb.add_argument("--baseline", help="baseline algorithm for the significance test (standard: standard; fewshot: transfer)")
     lb.add_argument("--out", default="leaderboards", help="output folder (default leaderboards/)")
+    lb.add_argument("--reproduce", help="the command that produced the runs, written into the tables' header")
 
     f = sub.add_parser("perf", help="cost benchmark: step time and peak memory relative to standard")
     f.add_argument("--suite", default="standard", help="standard or fewshot")
@@ -375,7 +376,7 @@ def cmd_leaderboard(args, argv) -> int:
 
     tracker = Tracker(args.tracking_uri, args.experiment or args.suite)
     command = "python -m benchmark " + shlex.join(argv if argv is not None else sys.argv[1:])
-    md, board, left_out = build(tracker, args.suite, args.out, args.baseline, command)
+    md, board, left_out = build(tracker, args.suite, args.out, args.baseline, command, args.reproduce)
     if left_out:
         print("left out " + ", ".join(f"{n} {k}" for k, n in sorted(left_out.items())) + " run(s)")
     print(f"{len(board)} rows from {tracker.uri} -> {md}")

@@ -113,11 +113,14 @@ def _fmt(x: float, spec: str = ".2f") -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def markdown(board: pd.DataFrame, suite: str, baseline: str, left_out: dict[str, int], command: str) -> str:
+def markdown(board: pd.DataFrame, suite: str, baseline: str, left_out: dict[str, int], command: str, reproduce: str | None = None) -> str:
     test = ("paired t-test over the same test episodes (per-episode accuracy averaged over seeds)" if suite == "fewshot"
             else "Welch's t-test over seeds (final test top-1)")
     lines = [f"# Leaderboard: {suite} suite", "",
-             f"Generated from MLflow by `{command}`; do not edit by hand.", "",
+             f"Generated from MLflow by `{command}`; do not edit by hand.", ""]
+    if reproduce:
+        lines += [f"The runs: `{reproduce}`", ""]
+    lines += [
              f"Significance: {test}, against `{baseline}`. Relative cost: mean training time / `{baseline}`'s, same group.",
              "Paper values are the papers' own numbers (`benchmark/data/paper_results.csv`); beside a reduced or quick-scale "
              "row they are for orientation only.", ""]
@@ -172,7 +175,8 @@ def plot(board: pd.DataFrame, path: Path, suite: str) -> Path:
     return path
 
 
-def build(tracker, suite: str, out: str | Path, baseline: str | None = None, command: str = "") -> tuple[Path, pd.DataFrame, dict[str, int]]:
+def build(tracker, suite: str, out: str | Path, baseline: str | None = None, command: str = "",
+          reproduce: str | None = None) -> tuple[Path, pd.DataFrame, dict[str, int]]:
     baseline = baseline or BASELINES[suite]
     df, left_out = runs_frame(tracker, suite)
     out = Path(out)
@@ -199,7 +203,7 @@ def build(tracker, suite: str, out: str | Path, baseline: str | None = None, com
     if board.empty:
         md.write_text(f"# Leaderboard: {suite} suite\n\nNo finished runs.\n")
         return md, board, left_out
-    md.write_text(markdown(board, suite, baseline, left_out, command))
+    md.write_text(markdown(board, suite, baseline, left_out, command, reproduce))
     board.to_csv(out / f"{suite}.csv", index=False)
     plot(board, out / f"{suite}.png", suite)
     return md, board, left_out

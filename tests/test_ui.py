@@ -51,7 +51,7 @@ def test_browser_shows_the_run_names(tiny_store, tmp_path):
     try:
         exps = _post(f"{url}/api/2.0/mlflow/experiments/search", {"max_results": 100})["experiments"]
         exp_id = next(e for e in exps if e["name"] == "standard")["experiment_id"]
-        page = f"{url}/#/experiments/{exp_id}"
+        page = f"{url}/#/experiments/{exp_id}/runs"  # the runs table (MLflow 3 opens on an overview)
         flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  f"--user-data-dir={tmp_path / 'chrome'}", "--virtual-time-budget=20000", "--dump-dom", page]
