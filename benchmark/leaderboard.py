@@ -27,6 +27,10 @@ BASELINES = {"standard": "standard", "fewshot": "transfer"}
 GROUP = ["dataset", "model", "setting", "profile", "scale"]
 
 
+def _short_commit(c: str) -> str:
+    return c[:12] + ("-dirty" if c.endswith("-dirty") else "")
+
+
 def runs_frame(tracker, suite: str) -> tuple[pd.DataFrame, dict[str, int]]:
     """One row per FINISHED run (newest per configuration) and the counts of the rest."""
     runs = tracker.runs(suite)
@@ -47,7 +51,7 @@ def runs_frame(tracker, suite: str) -> tuple[pd.DataFrame, dict[str, int]]:
             "run_id": r.info.run_id, "start_time": r.info.start_time, "config_key": t.get("config_key", r.info.run_id),
             "dataset": t.get("dataset"), "model": t.get("model"), "algorithm": t.get("algorithm"),
             "seed": int(t.get("seed", 0)), "setting": t.get("setting", ""), "profile": t.get("profile"),
-            "scale": t.get("scale"), "scale_note": t.get("scale_note", ""), "commit": t.get("git_commit", "?")[:12],
+            "scale": t.get("scale"), "scale_note": t.get("scale_note", ""), "commit": _short_commit(t.get("git_commit", "?")),
             "hardware": t.get("hardware.gpu") or t.get("hardware.cpu", "?"), "paper_dataset": t.get("data.paper_dataset"),
             "acc": 100 * acc, "ci95": 100 * m["test_ci95"] if "test_ci95" in m else math.nan,
             "top5": 100 * m["final_test_top5"] if "final_test_top5" in m else math.nan,
