@@ -15,6 +15,7 @@ paper-protocol runs. Significance against the baseline:
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -86,10 +87,14 @@ def significance(suite: str, group: pd.DataFrame, algorithm: str, baseline: str,
         diff = [x - y for x, y in zip(ea, eb)]
         if all(d == diff[0] for d in diff):
             return 1.0 if diff[0] == 0 else 0.0
-        return float(stats.ttest_rel(ea, eb).pvalue)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return float(stats.ttest_rel(ea, eb).pvalue)
     if len(a) < 2 or len(b) < 2:
         return math.nan
-    return float(stats.ttest_ind(a.acc, b.acc, equal_var=False).pvalue)
+    with warnings.catch_warnings():  # identical seeds give a zero variance: scipy warns, the p-value is still defined
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return float(stats.ttest_ind(a.acc, b.acc, equal_var=False).pvalue)
 
 
 def tables(df: pd.DataFrame, suite: str, baseline: str, episode_acc=None) -> pd.DataFrame:
