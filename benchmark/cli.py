@@ -260,7 +260,7 @@ def cmd_run(args) -> int:
             return _fail(f"no tuned parameters for study {missing[0]} in {args.tuned_dir}/ "
                          f"({len(missing)} missing); run `python -m benchmark tune` with the same selection first")
 
-    from .runner import DataCache, install_signal_handlers, run_grid
+    from .runner import DataCache, Terminated, install_signal_handlers, run_grid
 
     cache = DataCache()
     if (code := _check_data(specs, cache)) is not None:
@@ -284,12 +284,10 @@ def cmd_run(args) -> int:
                            checkpoint_dir=args.checkpoint_dir, force=args.force)
     except KeyboardInterrupt:
         return _fail("interrupted; the run in progress is marked KILLED, finished runs are kept", 130)
+    except Terminated:
+        return _fail("terminated; the run in progress is marked KILLED, finished runs are kept", 143)
     except datasets.DataError as e:
         return _fail(str(e))
-    except BaseException as e:
-        if type(e).__name__ == "Terminated":
-            return _fail("terminated; the run in progress is marked KILLED, finished runs are kept", 143)
-        raise
     print()
     print(tables(results))
     _comparison_plots(results, Path(args.out))
