@@ -127,7 +127,7 @@ def train_supervised(
             if on_checkpoint:
                 on_checkpoint({
                     "algorithm": algo.state_dict(), "epoch": epoch, "step": step, "last_finite": last_finite,
-                    "data_rng": gen.get_state(), "torch_rng": torch.get_rng_state(), "history": history,
+                    "data_rng": gen.get_state(), "torch_rng": torch.get_rng_state(), "history": list(history),
                 })
             bar.set_postfix(loss=f"{rec['train_loss']:.3f}", val=f"{100 * rec['val_acc']:.1f}%")
             if step >= total:
@@ -231,7 +231,7 @@ def train_episodic(
                 if on_checkpoint:
                     on_checkpoint({
                         "algorithm": algo.state_dict(), "iteration": it, "train_time_s": t_train, "last_finite": last,
-                        "data_rng": gen.get_state(), "torch_rng": torch.get_rng_state(), "history": history,
+                        "data_rng": gen.get_state(), "torch_rng": torch.get_rng_state(), "history": list(history),
                     })
     finally:
         bar.close()

@@ -160,3 +160,27 @@ def test_two_concurrent_shards_on_one_sqlite_store_lose_no_run(tmp_path, session
     _, runs = _runs(uri)
     assert len(runs) == 6 and all(r.info.status == "FINISHED" for r in runs)
     assert len({r.data.tags["config_key"] for r in runs}) == 6
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("algorithm", ["protonet", "mtl_maml"])
+def test_fewshot_resume_from_checkpoint_state_equals_uninterrupted(algorithm):
+    """Meta-training continued from a mid-run checkpoint state ends exactly where an
+    uninterrupted run ends (sampler RNG, optimiser and global head included)."""
+    import datasets
+    from benchmark.loops import train_episodic
+    from benchmark.plan import Overrides, build_plan
+
+    spec = build_plan("fewshot", "quick", Overrides(algorithms=[algorithm], meta_iterations=6, test_episodes=5, seeds=[0]))[0]
+    spec.val_every, spec.val_episodes = 2, 3
+    data = datasets.get_episodic("glyphs")
+    device = torch.device("cpu")
+    states = []
+    ref = train_episodic(spec, data, device, lambda rec: None, progress=False, on_checkpoint=states.append)
+    assert [s["iteration"] for s in states] == [2, 4, 6]
+    path = Path(os.environ["BENCHMARK_CACHE"]) / f"resume-{algorithm}.pt"
+    checkpoint.save(path, states[0])  # through the real file format
+    resumed = train_episodic(spec, data, device, lambda rec: None, progress=False, resume=checkpoint.load(path))
+    for k in ("test_acc", "test_ci95", "final_val_acc"):
+        assert resumed[k] == ref[k], k
+    assert resumed["test_episode_acc"] == ref["test_episode_acc"]
