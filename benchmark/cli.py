@@ -55,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--storage", default="sqlite:///optuna.db", help="Optuna storage (RDB URL, or a .log journal file)")
     t.add_argument("--sampler-seed", type=int, default=0)
     t.add_argument("--worker", type=_nonneg_int, default=0, help="this worker's number when several share one study")
+    t.add_argument("--heartbeat", type=_nonneg_int, default=30,
+                   help="seconds between a trial's heartbeats (RDB storages); a trial silent for 3 heartbeats is failed as stale")
     t.add_argument("--all-algorithms", action="store_true", help="equal-budget mode: every algorithm of the suite/profile")
     t.add_argument("--tuned-dir", default="tuned")
     t.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -224,6 +226,8 @@ def cmd_tune(args) -> int:
         return _fail("--all-algorithms tunes every algorithm of the profile; drop --algorithm")
     if args.trials < 1:
         return _fail(f"--trials must be >= 1, got {args.trials}")
+    if args.heartbeat < 1:
+        return _fail(f"--heartbeat must be >= 1 second, got {args.heartbeat}")
     from .runner import DataCache
 
     if (code := _check_data(specs, DataCache())) is not None:
@@ -239,7 +243,7 @@ def cmd_tune(args) -> int:
           f"{tracker.uri} (experiment {tracker.experiment!r})", flush=True)
     for s in studies.values():
         tune(s, tracker, device, args.trials, args.timeout, args.storage, args.sampler_seed, args.tuned_dir,
-             progress=not args.no_progress, worker=args.worker)
+             progress=not args.no_progress, worker=args.worker, heartbeat=args.heartbeat)
     return 0
 
 

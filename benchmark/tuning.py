@@ -2,9 +2,11 @@
 
 One study per (suite, profile, dataset, model, algorithm[, setting]), seeded TPE, a
 MedianPruner fed with the intermediate validation accuracy, persistent storage (an
-RDB URL such as ``sqlite:///optuna.db`` or PostgreSQL, with heartbeats so trials of a
-killed worker are failed and retried) so that an interrupted study resumes and several
-workers can share one study. The objective is validation accuracy, never test. Each
+RDB URL such as ``sqlite:///optuna.db`` or PostgreSQL, with heartbeats: a trial whose
+worker has been silent for three heartbeats is failed when a worker next starts or
+finishes a trial, its MLflow run is closed as KILLED, and the budget of finished trials
+is filled by new ones) so that an interrupted study resumes and several workers can
+share one study. The objective is validation accuracy, never test. Each
 trial is an MLflow run nested under the study's run; the best parameters go to
 ``tuned/<study>.json``, which ``run --tuned`` applies.
 """
@@ -48,9 +50,12 @@ def suggest(trial: optuna.Trial, space: dict[str, tuple]) -> dict:
     return params
 
 
-def _storage(url: str):
+HEARTBEAT_S = 30
+
+
+def _storage(url: str, heartbeat: int = HEARTBEAT_S):
     if url.startswith(("sqlite:", "postgresql", "mysql")):
-        return optuna.storages.RDBStorage(url, heartbeat_interval=30, grace_period=90)
+        return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat)
     if url.endswith(".log") or url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend
 
@@ -65,6 +70,24 @@ def _parent_run(tracker, name: str) -> str:
         tracker.client.update_run(rid, status="RUNNING")
         return rid
     return tracker.start(f"study:{name}", {}, {"optuna.study": name, "study_parent": "1"})
+
+
+def _close_orphans(study: optuna.Study, tracker, name: str) -> int:
+    """Fail the trials of workers that stopped without a word (SIGKILL, lost machine) and
+    close their MLflow runs as KILLED, so no run stays RUNNING. Returns how many."""
+    optuna.storages.fail_stale_trials(study)  # a no-op for storages without heartbeats
+    failed = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))}
+    if not failed:
+        return 0
+    runs = tracker.client.search_runs(
+        [tracker.experiment_id], filter_string=f"tags.`optuna.study` = '{name}' and tags.tuning = '1' and attributes.status = 'RUNNING'")
+    closed = 0
+    for r in runs:
+        if int(r.data.tags.get("optuna.trial", -1)) in failed:
+            tracker.set_tags(r.info.run_id, {"stopped": "its tuning worker stopped mid-trial; Optuna failed the trial as stale"})
+            tracker.end(r.info.run_id, "KILLED")
+            closed += 1
+    return closed
 
 
 def _save_plots(study: optuna.Study, tracker, parent: str) -> None:
@@ -93,7 +116,8 @@ def _save_plots(study: optuna.Study, tracker, parent: str) -> None:
 
 
 def tune(spec: RunSpec, tracker, device, trials: int, timeout: float | None, storage: str, seed: int,
-         tuned_dir: str | Path = TUNED_DIR, progress: bool = False, echo=print, worker: int = 0) -> dict:
+         tuned_dir: str | Path = TUNED_DIR, progress: bool = False, echo=print, worker: int = 0,
+         heartbeat: int = HEARTBEAT_S) -> dict:
     """Run (or continue) the study for ``spec``'s configuration until it has ``trials``
     finished (complete or pruned) trials or ``timeout`` seconds pass.
 
@@ -104,13 +128,15 @@ def tune(spec: RunSpec, tracker, device, trials: int, timeout: float | None, sto
     name = study_name(spec)
     space = algorithms.get_class(spec.algorithm).Hparams.SEARCH_SPACE
     study = optuna.create_study(
-        study_name=name, storage=_storage(storage), direction="maximize", load_if_exists=True,
+        study_name=name, storage=_storage(storage, heartbeat), direction="maximize", load_if_exists=True,
         pruner=optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1),
     )
     study.sampler = optuna.samplers.TPESampler(seed=seed + 100_003 * worker + len(study.trials))
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = len(study.get_trials(deepcopy=False, states=states))
     parent = _parent_run(tracker, name)
+    if closed := _close_orphans(study, tracker, name):
+        echo(f"study {name}: {closed} trial(s) of a stopped worker failed as stale and their MLflow runs closed as KILLED")
     cache = DataCache()
 
     def objective(trial: optuna.Trial) -> float:

@@ -71,3 +71,56 @@ def test_two_concurrent_workers_share_one_study(tmp_path, session_cache):
     assert 4 <= len(done) <= 5  # both stop at 4 finished (complete or pruned); one may be mid-trial then
     assert len({t.number for t in study.trials}) == len(study.trials)
     assert len({t.params["lr"] for t in done}) == len(done)  # no duplicated trial
+
+
+@pytest.mark.slow
+def test_killed_study_continues_when_the_same_command_is_rerun(tmp_path, session_cache):
+    """SIGKILL a tune worker mid-trial (no handler can run), rerun the same command: the
+    finished trials are kept, the killed trial is failed as stale, its MLflow run is
+    closed as KILLED, and new trials fill the budget."""
+    import time
+
+    from mlflow.tracking import MlflowClient
+
+    storage, uri = f"sqlite:///{tmp_path / 'optuna.db'}", f"sqlite:///{tmp_path / 'm.db'}"
+    env = dict(os.environ, PYTHONPATH=str(ROOT), BENCHMARK_CACHE=str(session_cache), OMP_NUM_THREADS="1")
+    name = "standard.quick.digits.cnet1.standard"
+    cmd = [sys.executable, "-m", "benchmark"] + TUNE + ["--algorithm", "standard", "--trials", "3", "--heartbeat", "1",
+                                                      "--storage", storage, "--tracking-uri", uri]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    S = optuna.trial.TrialState
+    deadline = time.monotonic() + 300
+    before = []
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+            try:
+                trials = optuna.load_study(study_name=name, storage=storage).trials
+            except (KeyError, Exception):
+                continue
+            if any(t.state == S.COMPLETE for t in trials) and any(t.state == S.RUNNING and t.number >= 1 for t in trials):
+                before = trials
+                break
+    finally:
+        proc.kill()
+        out, _ = proc.communicate(timeout=60)
+    assert before, f"the worker never reached its second trial:\n{out}"
+    killed = next(t.number for t in before if t.state == S.RUNNING)
+    complete = {t.number: t.params for t in before if t.state == S.COMPLETE}
+    c = MlflowClient(tracking_uri=uri)
+    exp = c.get_experiment_by_name("standard-tuning").experiment_id
+    assert any(r.info.status == "RUNNING" for r in c.search_runs([exp])), "SIGKILL should leave the trial's run RUNNING"
+    time.sleep(3.5)  # three heartbeats of silence: the trial is stale
+    res = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "failed as stale" in res.stdout
+    trials = optuna.load_study(study_name=name, storage=storage).trials
+    assert trials[killed].state == S.FAIL
+    assert sum(t.state in (S.COMPLETE, S.PRUNED) for t in trials) == 3
+    assert all(trials[n].state == S.COMPLETE and trials[n].params == p for n, p in complete.items())
+    assert [t.number for t in trials] == list(range(len(trials)))
+    runs = c.search_runs([exp])
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    by_trial = {r.data.tags.get("optuna.trial"): r.info.status for r in runs if r.data.tags.get("tuning") == "1"}
+    assert by_trial[str(killed)] == "KILLED"
+    assert [r.info.status for r in runs if r.data.tags.get("study_parent") == "1"] == ["FINISHED"]
