@@ -3,8 +3,9 @@ CSV and a plot in ``leaderboards/``.
 
 Only FINISHED runs count (the rest are left out and counted); a configuration run more
 than once (``--force``) counts once, its newest run. Rows are grouped by (dataset,
-model, setting, profile, scale), so reduced-scale runs never share a row with
-paper-protocol runs. Significance against the baseline:
+source, model, setting, profile, scale), so reduced-scale runs never share a row with
+paper-protocol runs, and two image folders (``imagefolder`` runs, told apart by their
+archive or folder name) never share a table. Significance against the baseline:
 
 * standard suite: Welch's t-test on the seeds' final test accuracies (baseline:
   ``standard``);
@@ -25,11 +26,27 @@ from scipy import stats
 from . import references
 
 BASELINES = {"standard": "standard", "fewshot": "transfer"}
-GROUP = ["dataset", "model", "setting", "profile", "scale"]
+GROUP = ["dataset", "source", "model", "setting", "profile", "scale"]
 
 
 def _short_commit(c: str) -> str:
     return c[:12] + ("-dirty" if c.endswith("-dirty") else "")
+
+
+def _source(tags: dict[str, str]) -> str:
+    """The folder or archive name of an ``imagefolder`` run (its data); empty for named datasets."""
+    if tags.get("dataset") != "imagefolder":
+        return ""
+    return Path(tags.get("data.source", "")).name or "?"
+
+
+def _title(d: dict) -> str:
+    data = d["dataset"]
+    if d.get("source"):
+        paper = d.get("paper_dataset")
+        known = isinstance(paper, str) and paper not in ("", "None")
+        data += f" ({d['source']}" + (f", {paper} images" if known else "") + ")"
+    return f"{data} / {d['model']}" + (f" / {d['setting']}" if d["setting"] else "")
 
 
 def runs_frame(tracker, suite: str) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -50,7 +67,7 @@ def runs_frame(tracker, suite: str) -> tuple[pd.DataFrame, dict[str, int]]:
             continue
         rows.append({
             "run_id": r.info.run_id, "start_time": r.info.start_time, "config_key": t.get("config_key", r.info.run_id),
-            "dataset": t.get("dataset"), "model": t.get("model"), "algorithm": t.get("algorithm"),
+            "dataset": t.get("dataset"), "source": _source(t), "model": t.get("model"), "algorithm": t.get("algorithm"),
             "seed": int(t.get("seed", 0)), "setting": t.get("setting", ""), "profile": t.get("profile"),
             "scale": t.get("scale"), "scale_note": t.get("scale_note", ""), "commit": _short_commit(t.get("git_commit", "?")),
             "hardware": t.get("hardware.gpu") or t.get("hardware.cpu", "?"), "paper_dataset": t.get("data.paper_dataset"),
@@ -68,7 +85,7 @@ def runs_frame(tracker, suite: str) -> tuple[pd.DataFrame, dict[str, int]]:
 
 
 def _paper(suite: str, row: pd.Series, algorithm: str):
-    ds = row["paper_dataset"] if row["paper_dataset"] not in (None, "None") else None
+    ds = row["paper_dataset"] if isinstance(row["paper_dataset"], str) and row["paper_dataset"] != "None" else None
     if suite == "fewshot":
         ds = row["dataset"] if any(r.dataset == row["dataset"] for r in references.load()) else None
         return references.lookup("fewshot", ds, row["model"], algorithm, "accuracy", row["setting"])
@@ -105,7 +122,7 @@ def tables(df: pd.DataFrame, suite: str, baseline: str, episode_acc=None) -> pd.
             ref = _paper(suite, a.iloc[0], algo)
             mean = a.acc.mean()
             out.append({
-                **dict(zip(GROUP, key)), "algorithm": algo, "n": len(a), "seeds": " ".join(map(str, sorted(a.seed))),
+                **dict(zip(GROUP, key)), "paper_dataset": a.paper_dataset.iloc[0], "algorithm": algo, "n": len(a), "seeds": " ".join(map(str, sorted(a.seed))),
                 "mean": mean, "std": a.acc.std(ddof=1) if len(a) > 1 else math.nan,
                 "ci95": a.ci95.mean(), "top5": a.top5.mean(),
                 "paper": ref.value if ref else math.nan, "paper_source": ref.source if ref else "",
@@ -137,12 +154,12 @@ def markdown(board: pd.DataFrame, suite: str, baseline: str, left_out: dict[str,
         lines.append("Left out: " + ", ".join(f"{n} {k}" for k, n in sorted(left_out.items())) + " run(s).")
         lines.append("")
     for key, g in board.groupby(GROUP, sort=False, dropna=False):
-        d = dict(zip(GROUP, key))
-        title = f"{d['dataset']} / {d['model']}" + (f" / {d['setting']}" if d["setting"] else "")
-        lines += [f"## {title} ({d['scale']} scale, profile {d['profile']})", ""]
+        d = dict(zip(GROUP, key)) | {"paper_dataset": g.paper_dataset.iloc[0]}
+        lines += [f"## {_title(d)} ({d['scale']} scale, profile {d['profile']})", ""]
         if g.scale_note.iloc[0]:
             lines += [f"Scale: {g.scale_note.iloc[0]}.", ""]
-        lines += [f"Provenance: seeds {g.seeds.iloc[0]}; commit(s) {' '.join(sorted(set(' '.join(g.commits).split())))}; "
+        seeds = sorted({int(x) for ss in g.seeds for x in ss.split()})
+        lines += [f"Provenance: seeds {' '.join(map(str, seeds))}; commit(s) {' '.join(sorted(set(' '.join(g.commits).split())))}; "
                   f"first run {g.first_run.min()}; hardware {'; '.join(sorted(set(g.hardware)))}.", ""]
         fewshot = suite == "fewshot"
         head = ["algorithm", "n", "mean %", "std" if not fewshot else "95% CI", "paper %", "diff", f"p vs {baseline}", "rel. cost"]
@@ -166,7 +183,7 @@ def plot(board: pd.DataFrame, path: Path, suite: str) -> Path:
     groups = list(board.groupby(GROUP, sort=False, dropna=False))
     fig, axes = plt.subplots(len(groups), 1, figsize=(8, 2.8 * len(groups)), squeeze=False)
     for ax, (key, g) in zip(axes[:, 0], groups):
-        d = dict(zip(GROUP, key))
+        d = dict(zip(GROUP, key)) | {"paper_dataset": g.paper_dataset.iloc[0]}
         err = g.ci95 if suite == "fewshot" else g["std"].fillna(0)
         x = range(len(g))
         ax.bar(x, g["mean"], yerr=err, capsize=3, alpha=0.8, label="ours (mean)")
@@ -175,7 +192,7 @@ def plot(board: pd.DataFrame, path: Path, suite: str) -> Path:
         ax.set_xticks(list(x), list(g.algorithm), rotation=20, ha="right", fontsize=8)
         lo = max(0.0, float(min(g["mean"].min(), g.paper.min() if g.paper.notna().any() else 100)) - 10)
         ax.set_ylim(lo, min(100.0, float(max(g["mean"].max(), g.paper.max() if g.paper.notna().any() else 0)) + 5))
-        ax.set_title(f"{d['dataset']} / {d['model']} {d['setting'] or ''} ({d['scale']})", fontsize=9)
+        ax.set_title(f"{_title(d)} ({d['scale']})", fontsize=9)
         ax.set_ylabel("test accuracy (%)")
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -46,3 +46,28 @@ def test_fewshot_leaderboard_pairs_episodes_and_separates_scales(tmp_path, monke
     proto = csv[(csv.algorithm == "protonet") & (csv.scale == "quick")].iloc[0]
     assert 0 <= proto.p_vs_baseline <= 1
     assert "paired t-test over the same test episodes" in (tmp_path / "lb" / "fewshot.md").read_text()
+
+
+def _row(algorithm, seed, acc, source="cifar10-jpeg.tar.gz", paper="cifar10"):
+    return {"run_id": f"{algorithm}{seed}{source}", "start_time": 0, "config_key": f"{algorithm}{seed}{source}",
+            "dataset": "imagefolder", "source": source, "model": "cnet2", "algorithm": algorithm, "seed": seed,
+            "setting": "", "profile": "paper", "scale": "reduced", "scale_note": "", "commit": "abc", "hardware": "cpu",
+            "paper_dataset": paper, "acc": acc, "ci95": float("nan"), "top5": float("nan"), "train_time_s": 1.0,
+            "wall_time_s": 1.0}
+
+
+def test_tables_keep_image_folders_apart_and_list_every_seed():
+    from benchmark.leaderboard import markdown, tables
+
+    df = pd.DataFrame([_row("standard", 0, 40.0), _row("standard", 1, 42.0), _row("mltp", 1, 44.0), _row("mltp", 2, 45.0),
+                       _row("standard", 0, 70.0, source="my-photos", paper=None),
+                       _row("standard", 1, 71.0, source="my-photos", paper=None)])
+    board = tables(df, "standard", "standard")
+    mine = board[board.source == "my-photos"]
+    assert len(mine) == 1 and mine.iloc[0]["mean"] == pytest.approx(70.5)  # not averaged with the CIFAR-10 folder
+    cifar = board[(board.source == "cifar10-jpeg.tar.gz") & (board.algorithm == "standard")].iloc[0]
+    assert cifar["mean"] == pytest.approx(41.0) and cifar.paper > 0  # CNet2 on CIFAR-10 has a paper value
+    md = markdown(board, "standard", "standard", {}, "cmd")
+    assert "## imagefolder (cifar10-jpeg.tar.gz, cifar10 images) / cnet2" in md
+    assert "## imagefolder (my-photos) / cnet2" in md
+    assert "Provenance: seeds 0 1 2;" in md
