@@ -146,8 +146,10 @@ def markdown(board: pd.DataFrame, suite: str, baseline: str, left_out: dict[str,
              f"Generated from MLflow by `{command}`; do not edit by hand.", ""]
     if reproduce:
         lines += [f"The runs: `{reproduce}`", ""]
+    spread = ("std: over seeds; 95% CI: over the test episodes (mean of the seeds' intervals)" if suite == "fewshot"
+              else "std: over seeds")
     lines += [
-             f"Significance: {test}, against `{baseline}`. Relative cost: mean training time / `{baseline}`'s, same group.",
+             f"Spread: {spread}. Significance: {test}, against `{baseline}`. Relative cost: mean training time / `{baseline}`'s, same group.",
              "Paper values are the papers' own numbers (`benchmark/data/paper_results.csv`); beside a reduced or quick-scale "
              "row they are for orientation only.", ""]
     if left_out:
@@ -162,12 +164,13 @@ def markdown(board: pd.DataFrame, suite: str, baseline: str, left_out: dict[str,
         lines += [f"Provenance: seeds {' '.join(map(str, seeds))}; commit(s) {' '.join(sorted(set(' '.join(g.commits).split())))}; "
                   f"first run {g.first_run.min()}; hardware {'; '.join(sorted(set(g.hardware)))}.", ""]
         fewshot = suite == "fewshot"
-        head = ["algorithm", "n", "mean %", "std" if not fewshot else "95% CI", "paper %", "diff", f"p vs {baseline}", "rel. cost"]
+        head = ["algorithm", "n", "mean %", "std"] + (["95% CI"] if fewshot else []) + [
+            "paper %", "diff", f"p vs {baseline}", "rel. cost"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for _, r in g.iterrows():
-            spread = _fmt(r["ci95"]) if fewshot else _fmt(r["std"])
+            spread = [_fmt(r["std"])] + ([_fmt(r["ci95"])] if fewshot else [])
             lines.append("| " + " | ".join([
-                r.algorithm, str(r.n), _fmt(r["mean"]), spread, _fmt(r.paper, ".1f") if not fewshot else _fmt(r.paper),
+                r.algorithm, str(r.n), _fmt(r["mean"]), *spread, _fmt(r.paper, ".1f") if not fewshot else _fmt(r.paper),
                 _fmt(r["diff"], "+.2f"), _fmt(r.p_vs_baseline, ".3g"), _fmt(r.relative_cost),
             ]) + " |")
         lines.append("")
