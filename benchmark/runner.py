@@ -106,7 +106,8 @@ def _data_tags(spec: RunSpec, data) -> dict[str, str]:
         tags.update({"data.train_size": str(len(data.train)), "data.val_size": str(len(data.val)),
                      "data.test_size": str(len(data.test)), "data.num_classes": str(data.num_classes)})
         n_out = data.num_classes
-    tags["model.parameters"] = str(count_parameters(create_model(spec.model, n_out, data.in_channels, data.image_size)))
+    with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+        tags["model.parameters"] = str(count_parameters(create_model(spec.model, n_out, data.in_channels, data.image_size)))
     return tags
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmark.cli import main
+from benchmark.models import create_model
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,6 +44,7 @@ def test_run_writes_finished_mlflow_runs_with_metrics_and_artifacts(store, capsy
         assert r.info.status == "FINISHED"
         assert r.data.tags["scale"] == "quick" and r.data.tags["git_commit"]
         assert "hardware.cpu" in r.data.tags and r.data.tags["dataset"] == "digits"
+        assert r.data.tags["model.parameters"] == str(sum(p.numel() for p in create_model("cnet1", 10, 1, 8).parameters()))
         assert r.data.params["hp.lr"] == "0.001" and r.data.params["epochs"] == "2"
         for m in ("final_test_acc", "final_val_acc", "final_train_loss", "wall_time_s"):
             assert m in r.data.metrics
