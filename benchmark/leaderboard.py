@@ -85,9 +85,9 @@ def runs_frame(tracker, suite: str) -> tuple[pd.DataFrame, dict[str, int]]:
 
 
 def _paper(suite: str, row: pd.Series, algorithm: str):
-    ds = row["paper_dataset"] if isinstance(row["paper_dataset"], str) and row["paper_dataset"] != "None" else None
+    holds = row["paper_dataset"] if isinstance(row["paper_dataset"], str) and row["paper_dataset"] != "None" else None
+    ds = references.paper_dataset(row["dataset"], holds)
     if suite == "fewshot":
-        ds = row["dataset"] if any(r.dataset == row["dataset"] for r in references.load()) else None
         return references.lookup("fewshot", ds, row["model"], algorithm, "accuracy", row["setting"])
     return references.lookup("standard", ds, row["model"], algorithm, "top1")
 

@@ -43,6 +43,15 @@ def load() -> tuple[Reference, ...]:
 _MODEL_ALIASES = {f"cnet{k}": f"ccnet{k}" for k in range(1, 5)} | {f"ccnet{k}": f"cnet{k}" for k in range(1, 5)}
 
 
+def paper_dataset(dataset: str, folder_holds: str | None = None) -> str | None:
+    """The dataset whose papers' numbers a run compares to: for ``imagefolder`` the paper
+    dataset the folder holds (``folder_holds``, e.g. from its name), otherwise the run's
+    dataset when a paper reports on it; None when no paper does."""
+    if dataset == "imagefolder":
+        return folder_holds or None
+    return dataset if any(r.dataset == dataset for r in load()) else None
+
+
 def lookup(suite: str, dataset: str | None, model: str, algorithm: str, metric: str = "top1", setting: str = "") -> Reference | None:
     """The paper's value for this cell, or None when no paper reports it."""
     if dataset is None:

@@ -16,14 +16,14 @@ def _mean_std(xs: Sequence[float]) -> tuple[float, float]:
 
 
 def paper_dataset_of(res: RunResult) -> str | None:
-    if res.spec.dataset == "imagefolder":
+    holds = None
+    if res.spec.dataset == "imagefolder" and res.spec.data_root:
         from pathlib import Path
 
         from datasets.imagefolder import guess_paper_dataset
 
-        return guess_paper_dataset(Path(res.spec.data_root)) if res.spec.data_root else None
-    known = {r.dataset for r in references.load()}
-    return res.spec.dataset if res.spec.dataset in known else None
+        holds = guess_paper_dataset(Path(res.spec.data_root))
+    return references.paper_dataset(res.spec.dataset, holds)
 
 
 def format_rows(cols: list[str], rows: list[list[str]]) -> list[str]:
@@ -41,8 +41,7 @@ def fewshot_tables(results: Sequence[RunResult]) -> str:
         groups[(r.spec.dataset, r.spec.model, r.spec.setting, r.spec.scale)].append(r)
     out = []
     for (dataset, model, setting, scale), rs in groups.items():
-        known = {x.dataset for x in references.load()}
-        paper_ds = dataset if dataset in known else None
+        paper_ds = paper_dataset_of(rs[0])
         head = f"{dataset} / {model} / {setting}  [scale: {scale}]"
         lines = [head, "-" * len(head)]
         notes = sorted({r.spec.scale_note for r in rs if r.spec.scale_note})

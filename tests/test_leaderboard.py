@@ -71,3 +71,18 @@ def test_tables_keep_image_folders_apart_and_list_every_seed():
     assert "## imagefolder (cifar10-jpeg.tar.gz, cifar10 images) / cnet2" in md
     assert "## imagefolder (my-photos) / cnet2" in md
     assert "Provenance: seeds 0 1 2;" in md
+
+
+def test_runs_compare_to_the_paper_dataset_they_hold():
+    from benchmark import references
+    from benchmark.config import RunSpec
+    from benchmark.report import paper_dataset_of
+    from benchmark.runner import RunResult
+
+    assert references.paper_dataset("imagefolder", "cifar10") == "cifar10"
+    assert references.paper_dataset("imagefolder") is None  # an unknown folder has no paper value
+    assert references.paper_dataset("cifar10") == "cifar10" and references.paper_dataset("digits") is None
+    spec = RunSpec(suite="standard", profile="paper", dataset="imagefolder", model="cnet2", algorithm="mltp", seed=0, hparams={},
+                   data_root="../shared/data/cifar10-jpeg.tar.gz")
+    assert paper_dataset_of(RunResult(spec=spec, status="FINISHED")) == "cifar10"
+    assert references.lookup("standard", "cifar10", "cnet2", "mltp", "top1").value == 86.4
