@@ -55,7 +55,9 @@ HEARTBEAT_S = 30
 
 def _storage(url: str, heartbeat: int = HEARTBEAT_S):
     if url.startswith(("sqlite:", "postgresql", "mysql")):
-        return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat)
+        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; the warning is noise to users
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat)
     if url.endswith(".log") or url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend
 
@@ -75,7 +77,9 @@ def _parent_run(tracker, name: str) -> str:
 def _close_orphans(study: optuna.Study, tracker, name: str) -> int:
     """Fail the trials of workers that stopped without a word (SIGKILL, lost machine) and
     close their MLflow runs as KILLED, so no run stays RUNNING. Returns how many."""
-    optuna.storages.fail_stale_trials(study)  # a no-op for storages without heartbeats
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)  # a no-op for storages without heartbeats
     failed = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))}
     if not failed:
         return 0
