@@ -108,6 +108,7 @@ def _save_plots(study: optuna.Study, tracker, parent: str) -> None:
             try:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    warnings.simplefilter("ignore", UserWarning)  # e.g. a parameter every trial shares: a flat axis
                     ax = fn(study)
                 fig = ax.figure if hasattr(ax, "figure") else ax.flatten()[0].figure
                 fig.set_size_inches(8, 5)
