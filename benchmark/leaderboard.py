@@ -7,8 +7,9 @@ source, model, setting, profile, scale), so reduced-scale runs never share a row
 paper-protocol runs, and two image folders (``imagefolder`` runs, told apart by their
 archive or folder name) never share a table. Significance against the baseline:
 
-* standard suite: Welch's t-test on the seeds' final test accuracies (baseline:
-  ``standard``);
+* standard suite: a paired t-test on the seeds' final test accuracies (a seed fixes
+  the initialisation and the batch order for every algorithm), Welch's t-test where
+  the seed sets differ (baseline: ``standard``);
 * few-shot suite: a paired t-test over the fixed test episodes (each episode's accuracy
   averaged over seeds; every algorithm saw the same episodes), baseline ``transfer``
   unless ``--baseline`` names another.
@@ -109,8 +110,13 @@ def significance(suite: str, group: pd.DataFrame, algorithm: str, baseline: str,
             return float(stats.ttest_rel(ea, eb).pvalue)
     if len(a) < 2 or len(b) < 2:
         return math.nan
-    with warnings.catch_warnings():  # identical seeds give a zero variance: scipy warns, the p-value is still defined
+    sa, sb = a.set_index("seed").acc, b.set_index("seed").acc
+    with warnings.catch_warnings():  # identical values give a zero variance: scipy warns, the p-value is still defined
         warnings.simplefilter("ignore", RuntimeWarning)
+        if set(sa.index) == set(sb.index):
+            # a seed fixes the initialisation and the batch order for every algorithm: pair by seed
+            seeds = sorted(sa.index)
+            return float(stats.ttest_rel(sa[seeds].to_numpy(), sb[seeds].to_numpy()).pvalue)
         return float(stats.ttest_ind(a.acc, b.acc, equal_var=False).pvalue)
 
 
@@ -141,7 +147,8 @@ def _fmt(x: float, spec: str = ".2f") -> str:
 
 def markdown(board: pd.DataFrame, suite: str, baseline: str, left_out: dict[str, int], command: str, reproduce: str | None = None) -> str:
     test = ("paired t-test over the same test episodes (per-episode accuracy averaged over seeds)" if suite == "fewshot"
-            else "Welch's t-test over seeds (final test top-1)")
+            else "paired t-test over seeds (final test top-1; a seed fixes the initialisation and the batch order for "
+                 "every algorithm), Welch's t-test where the two algorithms' seeds differ")
     lines = [f"# Leaderboard: {suite} suite", "",
              f"Generated from MLflow by `{command}`; do not edit by hand.", ""]
     if reproduce:

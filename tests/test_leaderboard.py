@@ -18,7 +18,7 @@ def test_standard_leaderboard_from_runs(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "left out 1 FAILED run(s)" in out
     md = (tmp_path / "lb" / "standard.md").read_text()
-    assert "Welch's t-test" in md and "## digits / cnet1 (quick scale, profile quick)" in md
+    assert "paired t-test over seeds" in md and "## digits / cnet1 (quick scale, profile quick)" in md
     assert "Provenance: seeds 0 1" in md and "Left out: 1 FAILED" in md
     csv = pd.read_csv(tmp_path / "lb" / "standard.csv")
     assert set(csv.algorithm) == {"standard", "mltp_fo"} and (csv.n == 2).all()
@@ -71,6 +71,23 @@ def test_tables_keep_image_folders_apart_and_list_every_seed():
     assert "## imagefolder (cifar10-jpeg.tar.gz, cifar10 images) / cnet2" in md
     assert "## imagefolder (my-photos) / cnet2" in md
     assert "Provenance: seeds 0 1 2;" in md
+
+
+def test_standard_significance_pairs_runs_by_seed():
+    """A seed fixes the initialisation and batch order for every algorithm, so a shift
+    that is consistent across seeds is significant even when the seeds differ a lot."""
+    from benchmark.leaderboard import significance
+
+    base = [30.0, 20.0, 40.0]
+    df = pd.DataFrame([_row("standard", s, v) for s, v in enumerate(base)] +
+                      [_row("mltp", s, v + 2.0 + 0.1 * s) for s, v in enumerate(base)] +
+                      [_row("mltp_fo", s, v) for s, v in zip([0, 1, 5], [32.0, 22.0, 42.0])])
+    from scipy import stats
+
+    paired = significance("standard", df, "mltp", "standard", None)
+    assert paired == pytest.approx(stats.ttest_rel([32.0, 22.1, 42.2], base).pvalue) and paired < 0.01
+    welch = significance("standard", df, "mltp_fo", "standard", None)  # seeds {0, 1, 5} vs {0, 1, 2}: unpaired
+    assert welch == pytest.approx(stats.ttest_ind([32.0, 22.0, 42.0], base, equal_var=False).pvalue) and welch > 0.5
 
 
 def test_runs_compare_to_the_paper_dataset_they_hold():
