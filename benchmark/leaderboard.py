@@ -141,6 +141,17 @@ def tables(df: pd.DataFrame, suite: str, baseline: str, episode_acc=None) -> pd.
     return pd.DataFrame(out)
 
 
+def _scale_note(notes: list[str]) -> str:
+    """The notes every row shares, then (once each) the parts only some rows have, such
+    as each algorithm's own tuning study."""
+    parts = [[x for x in (n or "").split("; ") if x] for n in notes]
+    if not parts:
+        return ""
+    common = [x for x in parts[0] if all(x in q for q in parts)]
+    extra = sorted({x for q in parts for x in q if x not in common})
+    return "; ".join(common + (["per algorithm: " + "; ".join(extra)] if extra else []))
+
+
 def _fmt(x: float, spec: str = ".2f") -> str:
     return "-" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
@@ -165,8 +176,8 @@ def markdown(board: pd.DataFrame, suite: str, baseline: str, left_out: dict[str,
     for key, g in board.groupby(GROUP, sort=False, dropna=False):
         d = dict(zip(GROUP, key)) | {"paper_dataset": g.paper_dataset.iloc[0]}
         lines += [f"## {_title(d)} ({d['scale']} scale, profile {d['profile']})", ""]
-        if g.scale_note.iloc[0]:
-            lines += [f"Scale: {g.scale_note.iloc[0]}.", ""]
+        if note := _scale_note(list(g.scale_note)):
+            lines += [f"Scale: {note}.", ""]
         seeds = sorted({int(x) for ss in g.seeds for x in ss.split()})
         lines += [f"Provenance: seeds {' '.join(map(str, seeds))}; commit(s) {' '.join(sorted(set(' '.join(g.commits).split())))}; "
                   f"first run {g.first_run.min()}; hardware {'; '.join(sorted(set(g.hardware)))}.", ""]

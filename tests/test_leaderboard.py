@@ -103,3 +103,11 @@ def test_runs_compare_to_the_paper_dataset_they_hold():
                    data_root="../shared/data/cifar10-jpeg.tar.gz")
     assert paper_dataset_of(RunResult(spec=spec, status="FINISHED")) == "cifar10"
     assert references.lookup("standard", "cifar10", "cnet2", "mltp", "top1").value == 86.4
+
+
+def test_scale_note_names_what_differs_between_rows():
+    from benchmark.leaderboard import _scale_note
+
+    assert _scale_note(["a; b", "a; b"]) == "a; b"
+    assert _scale_note(["a; study x", "a; study y"]) == "a; per algorithm: study x; study y"
+    assert _scale_note(["", ""]) == ""
