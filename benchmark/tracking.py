@@ -1,7 +1,7 @@
 """MLflow tracking: the only module that imports mlflow.
 
 Default store: a local SQLite file (``sqlite:///mlflow.db`` in the working directory,
-artifacts in ``./mlartifacts``); ``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` override.
+artifacts in ``./mlartifacts``; for any SQLite store, ``mlartifacts/`` beside its file); ``--tracking-uri`` or ``MLFLOW_TRACKING_URI`` override.
 A run is always ended: FINISHED, FAILED (with the traceback or divergence message as an
 artifact) or KILLED (interrupted), never left RUNNING.
 """
@@ -21,6 +21,15 @@ DEFAULT_ARTIFACTS = "mlartifacts"
 
 def default_uri() -> str:
     return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI)
+
+
+def artifact_root(sqlite_uri: str) -> Path:
+    """Artifacts live beside the SQLite file (``mlartifacts/`` next to it), so a store is
+    one self-contained folder whatever directory a command runs from."""
+    db = sqlite_uri.removeprefix("sqlite:///")
+    if db == sqlite_uri or not db or db.startswith(":memory:"):
+        return Path(DEFAULT_ARTIFACTS).resolve()
+    return Path(db).resolve().parent / DEFAULT_ARTIFACTS
 
 
 def _quiet() -> None:
@@ -57,7 +66,7 @@ class Tracker:
         if exp is None:
             location = None
             if self.uri.startswith("sqlite:"):
-                location = (Path(DEFAULT_ARTIFACTS).resolve() / experiment).as_uri()
+                location = (artifact_root(self.uri) / experiment).as_uri()
             try:
                 self.experiment_id = _retry(self.client.create_experiment, experiment, artifact_location=location)
             except Exception:  # created concurrently by another process
@@ -139,4 +148,4 @@ class Tracker:
     def runs(self, experiment: str | None = None, filter_string: str = "") -> list:
         exp = self.client.get_experiment_by_name(experiment) if experiment else None
         ids = [exp.experiment_id] if exp else [self.experiment_id]
-        return self.client.search_runs(ids, filter_string=filter_string, max_results=50000)
+        return _retry(self.client.search_runs, ids, filter_string=filter_string, max_results=50000)

@@ -8,9 +8,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from pathlib import Path
 
-from .tracking import DEFAULT_ARTIFACTS, default_uri
+from .tracking import artifact_root, default_uri
 
 
 def free_port() -> int:
@@ -24,7 +23,7 @@ def command(uri: str, port: int) -> list[str]:
     base = [exe] if exe else [sys.executable, "-m", "mlflow"]
     cmd = base + ["ui", "--backend-store-uri", uri, "--host", "127.0.0.1", "--port", str(port)]
     if uri.startswith("sqlite:"):
-        cmd += ["--default-artifact-root", Path(DEFAULT_ARTIFACTS).resolve().as_uri()]
+        cmd += ["--default-artifact-root", artifact_root(uri).as_uri()]
     return cmd
 
 
