@@ -12,6 +12,7 @@ trial is an MLflow run nested under the study's run; the best parameters go to
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -53,10 +54,17 @@ def suggest(trial: optuna.Trial, space: dict[str, tuple]) -> dict:
 HEARTBEAT_S = 30
 
 
+@contextlib.contextmanager
+def _quiet():
+    """Optuna calls heartbeats and some plots "experimental"; the warning is noise to users."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        yield
+
+
 def _storage(url: str, heartbeat: int = HEARTBEAT_S):
     if url.startswith(("sqlite:", "postgresql", "mysql")):
-        with warnings.catch_warnings():  # heartbeats are "experimental" in Optuna; the warning is noise to users
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        with _quiet():
             return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat)
     if url.endswith(".log") or url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend
@@ -66,25 +74,21 @@ def _storage(url: str, heartbeat: int = HEARTBEAT_S):
 
 
 def _parent_run(tracker, name: str) -> str:
-    runs = tracker.client.search_runs([tracker.experiment_id], filter_string=f"tags.`optuna.study` = '{name}' and tags.study_parent = '1'")
-    if runs:
-        rid = runs[0].info.run_id
-        tracker.client.update_run(rid, status="RUNNING")
-        return rid
+    runs = tracker.runs(filter_string=f"tags.`optuna.study` = '{name}' and tags.study_parent = '1'")
+    if runs and tracker.reopen(runs[0].info.run_id):
+        return runs[0].info.run_id
     return tracker.start(f"study:{name}", {}, {"optuna.study": name, "study_parent": "1"})
 
 
 def _close_orphans(study: optuna.Study, tracker, name: str) -> int:
     """Fail the trials of workers that stopped without a word (SIGKILL, lost machine) and
     close their MLflow runs as KILLED, so no run stays RUNNING. Returns how many."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+    with _quiet():
         optuna.storages.fail_stale_trials(study)  # a no-op for storages without heartbeats
     failed = {t.number for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.FAIL,))}
     if not failed:
         return 0
-    runs = tracker.client.search_runs(
-        [tracker.experiment_id], filter_string=f"tags.`optuna.study` = '{name}' and tags.tuning = '1' and attributes.status = 'RUNNING'")
+    runs = tracker.runs(filter_string=f"tags.`optuna.study` = '{name}' and tags.tuning = '1' and attributes.status = 'RUNNING'")
     closed = 0
     for r in runs:
         if int(r.data.tags.get("optuna.trial", -1)) in failed:
@@ -106,8 +110,7 @@ def _save_plots(study: optuna.Study, tracker, parent: str) -> None:
                          ("param_importances", ovm.plot_param_importances),
                          ("parallel_coordinate", ovm.plot_parallel_coordinate)):
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                with _quiet():
                     warnings.simplefilter("ignore", UserWarning)  # e.g. a parameter every trial shares: a flat axis
                     ax = fn(study)
                 fig = ax.figure if hasattr(ax, "figure") else ax.flatten()[0].figure
