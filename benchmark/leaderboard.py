@@ -45,8 +45,7 @@ def _title(d: dict) -> str:
     data = d["dataset"]
     if d.get("source"):
         paper = d.get("paper_dataset")
-        known = isinstance(paper, str) and paper not in ("", "None")
-        data += f" ({d['source']}" + (f", {paper} images" if known else "") + ")"
+        data += f" ({d['source']}" + (f", {paper} images" if paper else "") + ")"
     return f"{data} / {d['model']}" + (f" / {d['setting']}" if d["setting"] else "")
 
 
@@ -71,7 +70,7 @@ def runs_frame(tracker, suite: str) -> tuple[pd.DataFrame, dict[str, int]]:
             "dataset": t.get("dataset"), "source": _source(t), "model": t.get("model"), "algorithm": t.get("algorithm"),
             "seed": int(t.get("seed", 0)), "setting": t.get("setting", ""), "profile": t.get("profile"),
             "scale": t.get("scale"), "scale_note": t.get("scale_note", ""), "commit": _short_commit(t.get("git_commit", "?")),
-            "hardware": t.get("hardware.gpu") or t.get("hardware.cpu", "?"), "paper_dataset": t.get("data.paper_dataset"),
+            "hardware": t.get("hardware.gpu") or t.get("hardware.cpu", "?"), "paper_dataset": "" if t.get("data.paper_dataset") in (None, "None") else t["data.paper_dataset"],
             "acc": 100 * acc, "ci95": 100 * m["test_ci95"] if "test_ci95" in m else math.nan,
             "top5": 100 * m["final_test_top5"] if "final_test_top5" in m else math.nan,
             "train_time_s": m.get("train_time_s", math.nan), "wall_time_s": m.get("wall_time_s", math.nan),
@@ -86,8 +85,7 @@ def runs_frame(tracker, suite: str) -> tuple[pd.DataFrame, dict[str, int]]:
 
 
 def _paper(suite: str, row: pd.Series, algorithm: str):
-    holds = row["paper_dataset"] if isinstance(row["paper_dataset"], str) and row["paper_dataset"] != "None" else None
-    ds = references.paper_dataset(row["dataset"], holds)
+    ds = references.paper_dataset(row["dataset"], row["paper_dataset"] or None)
     if suite == "fewshot":
         return references.lookup("fewshot", ds, row["model"], algorithm, "accuracy", row["setting"])
     return references.lookup("standard", ds, row["model"], algorithm, "top1")

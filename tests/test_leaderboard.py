@@ -60,8 +60,8 @@ def test_tables_keep_image_folders_apart_and_list_every_seed():
     from benchmark.leaderboard import markdown, tables
 
     df = pd.DataFrame([_row("standard", 0, 40.0), _row("standard", 1, 42.0), _row("mltp", 1, 44.0), _row("mltp", 2, 45.0),
-                       _row("standard", 0, 70.0, source="my-photos", paper=None),
-                       _row("standard", 1, 71.0, source="my-photos", paper=None)])
+                       _row("standard", 0, 70.0, source="my-photos", paper=""),
+                       _row("standard", 1, 71.0, source="my-photos", paper="")])
     board = tables(df, "standard", "standard")
     mine = board[board.source == "my-photos"]
     assert len(mine) == 1 and mine.iloc[0]["mean"] == pytest.approx(70.5)  # not averaged with the CIFAR-10 folder
