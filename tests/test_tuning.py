@@ -98,7 +98,13 @@ def test_killed_study_continues_when_the_same_command_is_rerun(tmp_path, session
                 trials = optuna.load_study(study_name=name, storage=storage).trials
             except (KeyError, Exception):
                 continue
-            if any(t.state == S.COMPLETE for t in trials) and any(t.state == S.RUNNING and t.number >= 1 for t in trials):
+            running = [t.number for t in trials if t.state == S.RUNNING and t.number >= 1]
+            if not (running and any(t.state == S.COMPLETE for t in trials)):
+                continue
+            # kill only once the trial's MLflow run exists (the trial is RUNNING in Optuna a moment earlier)
+            c = MlflowClient(tracking_uri=uri)
+            exp = c.get_experiment_by_name("standard-tuning")
+            if exp and c.search_runs([exp.experiment_id], f"tags.`optuna.trial` = '{running[0]}' and attributes.status = 'RUNNING'"):
                 before = trials
                 break
     finally:
