@@ -7,10 +7,10 @@
 This package never imports ``benchmark``, ``datasets``, mlflow or optuna.
 """
 from .base import Algorithm
+from .errors import BadHyperparameterError, UnknownAlgorithmError
 from .registry import (
-    BadHyperparameterError,
-    UnknownAlgorithmError,
     available,
+    build,
     create,
     get_class,
     make_hparams,
@@ -22,6 +22,7 @@ __all__ = [
     "BadHyperparameterError",
     "UnknownAlgorithmError",
     "available",
+    "build",
     "create",
     "get_class",
     "make_hparams",

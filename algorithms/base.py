@@ -10,7 +10,13 @@ An algorithm wraps a model and its optimiser. The runner feeds it data of the ki
 
 ``train_step`` returns a dict of Python floats; it always has ``loss`` (the objective
 the step minimised, without the weight-decay term) so the runner can stop a diverging
-run, and may report algorithm-specific diagnostics (``alpha_mean``, ``grad_agreement``).
+run. ``train_loss`` and ``train_correct`` / ``train_count`` (for an accuracy) are read
+by name; every other key is an algorithm-specific diagnostic (``grad_agreement``,
+``supervised_loss``) that the runner averages and logs without knowing what it is.
+``metrics()`` reports the algorithm's own state (MLTP's alpha) at each evaluation point.
+
+``trains`` says whether the algorithm has anything to (meta-)train; one that does not
+(fine-tuning from scratch) gets no training steps and needs no optimiser.
 """
 from __future__ import annotations
 
@@ -21,23 +27,28 @@ from typing import Any, ClassVar, Protocol
 import torch
 from torch import nn
 
+from .errors import BadHyperparameterError
+
 
 class Algorithm:
     name: ClassVar[str] = "?"
     consumes: ClassVar[str] = "batches"
+    trains: ClassVar[bool] = True
     Hparams: ClassVar[type]
 
-    def __init__(self, model: nn.Module, hparams: Any) -> None:
+    def __init__(self, model: nn.Module, hparams: Any, train_classes: int | None = None) -> None:
         self.model = model
         self.hparams = hparams
-        self.optimizer: torch.optim.Optimizer
+        self.train_classes = train_classes  # data, not a hyperparameter (see registry.build)
+        self.optimizer: torch.optim.Optimizer | None = None
 
     # -- training -----------------------------------------------------------------
     def train_step(self, data: Any) -> dict[str, float]:
         raise NotImplementedError
 
-    def epoch_metrics(self) -> dict[str, float]:
-        """Per-epoch diagnostics of the algorithm's own state (e.g. alpha statistics)."""
+    def metrics(self) -> dict[str, float]:
+        """Diagnostics of the algorithm's own state (e.g. alpha statistics), logged at
+        every evaluation point under these names."""
         return {}
 
     # -- evaluation ---------------------------------------------------------------
@@ -56,13 +67,14 @@ class Algorithm:
         another algorithm shares no buffers with this one."""
         return {
             "model": copy.deepcopy(self.model.state_dict()),
-            "optimizer": copy.deepcopy(self.optimizer.state_dict()),
+            "optimizer": copy.deepcopy(self.optimizer.state_dict()) if self.optimizer else {},
             "extra": {k: v.detach().clone() for k, v in self.extra_state().items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.optimizer:
+            self.optimizer.load_state_dict(state["optimizer"])
         with torch.no_grad():
             for k, v in self.extra_state().items():
                 v.copy_(state["extra"][k])
@@ -92,7 +104,6 @@ class EpisodicAlgorithm(Algorithm):
     """
 
     consumes: ClassVar[str] = "episodes"
-    needs_training: ClassVar[bool] = True
 
     def train_step(self, tasks: Sequence[Task]) -> dict[str, float]:
         raise NotImplementedError
@@ -106,3 +117,10 @@ class EpisodicAlgorithm(Algorithm):
         """Query accuracy after adapting to the support set."""
         logits = self.query_logits(task)
         return (logits.argmax(1) == task.query_y).float().mean().item()
+
+    def need_train_classes(self) -> int:
+        """The number of meta-training classes (for a head over all of them), checked."""
+        if not self.train_classes or self.train_classes < 2:
+            raise BadHyperparameterError(
+                f"{self.name} needs train_classes (the number of meta-training classes), got {self.train_classes}")
+        return self.train_classes

@@ -23,9 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from .base import EpisodicAlgorithm, Task
+from .errors import BadHyperparameterError
 from .inner import functional_forward, inner_loop, parameter_groups
 from .optim import OptimHparams, add_weight_decay, build_optimizer
-from .registry import BadHyperparameterError, register
 
 
 @dataclass
@@ -51,8 +51,8 @@ class MAMLBase(EpisodicAlgorithm):
     Hparams = MAMLHparams
     first_order: bool = False
 
-    def __init__(self, model, hparams: MAMLHparams) -> None:
-        super().__init__(model, hparams)
+    def __init__(self, model, hparams: MAMLHparams, train_classes: int | None = None) -> None:
+        super().__init__(model, hparams, train_classes)
         self.adapt_names = [n for ns in parameter_groups(model, hparams.adapt).values() for n in ns]
         self.params = list(model.parameters())
         self.optimizer = build_optimizer(self.params, hparams)
@@ -97,14 +97,12 @@ class MAMLBase(EpisodicAlgorithm):
             return functional_forward(self.model, fast, task.query_x)
 
 
-@register("maml")
 class MAML(MAMLBase):
     """MAML: second-order meta-gradient through the inner SGD steps (Finn et al. 2017)."""
 
     first_order = False
 
 
-@register("fomaml")
 class FOMAML(MAMLBase):
     """First-order MAML: the query gradient at the adapted weights is the meta-gradient."""
 

@@ -36,9 +36,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import Algorithm
+from .errors import BadHyperparameterError
 from .inner import functional_forward, gradient_step, parameter_groups
 from .optim import OptimHparams, add_weight_decay, build_optimizer
-from .registry import BadHyperparameterError, register
 
 
 @dataclass
@@ -66,8 +66,8 @@ class MLTP(Algorithm):
     group: str = "all"
     first_order: bool = False
 
-    def __init__(self, model: nn.Module, hparams: MLTPHparams) -> None:
-        super().__init__(model, hparams)
+    def __init__(self, model: nn.Module, hparams: MLTPHparams, train_classes: int | None = None) -> None:
+        super().__init__(model, hparams, train_classes)
         self.layers = parameter_groups(model, self.group)
         self.adapt = [n for names in self.layers.values() for n in names]
         self.layer_index = {n: i for i, names in enumerate(self.layers.values()) for n in names}
@@ -130,7 +130,7 @@ class MLTP(Algorithm):
             "train_count": h,
         }
 
-    def epoch_metrics(self) -> dict[str, float]:
+    def metrics(self) -> dict[str, float]:
         a = self.alpha.detach()
         out = {"alpha_mean": a.mean().item(), "alpha_min": a.min().item(), "alpha_max": a.max().item()}
         out["alpha_std"] = a.std().item() if a.numel() > 1 else 0.0
@@ -140,28 +140,24 @@ class MLTP(Algorithm):
         return {"alpha": self.alpha}
 
 
-@register("mltp")
 class MLTPAll(MLTP):
     """Full MLTP: inner step on every layer, second derivatives through it."""
 
     group, first_order = "all", False
 
 
-@register("mltp_conv")
 class MLTPConv(MLTP):
     """MLTP_conv: inner step (and second-order term) on convolutional layers only."""
 
     group, first_order = "conv", False
 
 
-@register("mltp_fc")
 class MLTPFc(MLTP):
     """MLTP_fc: inner step (and second-order term) on fully connected layers only."""
 
     group, first_order = "fc", False
 
 
-@register("mltp_fo")
 class MLTPFirstOrder(MLTP):
     """MLTP_FO: every layer, first order (dw'/dw treated as the identity)."""
 

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from .base import EpisodicAlgorithm, Task
+from .errors import BadHyperparameterError
 from .maml import MAML, MAMLHparams
-from .registry import BadHyperparameterError, register
 from .reptile import Reptile, ReptileHparams
 from .transfer import supervised_loss
 
@@ -32,7 +32,6 @@ from .transfer import supervised_loss
 class MTLFields:
     beta: float = 0.5
     disc_lr: float = 0.01  # alpha_d
-    train_classes: int = 0  # size of the global head; set from the data by the runner
 
     MTL_SEARCH: ClassVar[dict[str, tuple]] = {"beta": ("float", 0.1, 0.9), "disc_lr": ("log", 1e-3, 0.1)}
 
@@ -64,15 +63,13 @@ class MTLReptileHparams(ReptileHparams, MTLFields):
 class MTL(EpisodicAlgorithm):
     meta_class: type[EpisodicAlgorithm]
 
-    def __init__(self, model, hparams) -> None:
-        super().__init__(model, hparams)
-        if hparams.train_classes < 2:
-            raise BadHyperparameterError(f"{self.name} needs train_classes (the number of meta-training classes), got {hparams.train_classes}")
+    def __init__(self, model, hparams, train_classes: int | None = None) -> None:
+        super().__init__(model, hparams, train_classes)
         meta_hp = self.meta_class.Hparams(**{f.name: getattr(hparams, f.name) for f in fields(self.meta_class.Hparams)})
         self.meta = self.meta_class(model, meta_hp)
         self.optimizer = self.meta.optimizer
         ref = next(model.parameters())
-        self.global_head = nn.Linear(model.feature_dim, hparams.train_classes).to(ref.device, ref.dtype)
+        self.global_head = nn.Linear(model.feature_dim, self.need_train_classes()).to(ref.device, ref.dtype)
         self.all_params = list(model.parameters()) + list(self.global_head.parameters())
 
     def _snapshot(self) -> list[torch.Tensor]:
@@ -108,7 +105,6 @@ class MTL(EpisodicAlgorithm):
         return {f"global_head.{k}": v for k, v in self.global_head.state_dict(keep_vars=True).items()}
 
 
-@register("mtl_maml")
 class MTLMAML(MTL):
     """Meta-Transfer Learning with MAML as the meta-learner (seed 003, Algorithm 1)."""
 
@@ -116,7 +112,6 @@ class MTLMAML(MTL):
     meta_class = MAML
 
 
-@register("mtl_reptile")
 class MTLReptile(MTL):
     """Meta-Transfer Learning with Reptile as the meta-learner (seed 003, Algorithm 1)."""
 

@@ -7,6 +7,8 @@ from typing import ClassVar
 
 import torch
 
+from .errors import BadHyperparameterError
+
 
 @dataclass
 class OptimHparams:
@@ -21,12 +23,12 @@ class OptimHparams:
     SEARCH_SPACE: ClassVar[dict[str, tuple]] = {"lr": ("log", 1e-4, 1e-2)}
 
     def validate(self) -> None:
-        from .registry import BadHyperparameterError
-
         if self.optimizer not in ("adam", "sgd"):
             raise BadHyperparameterError(f"optimizer must be 'adam' or 'sgd', got {self.optimizer!r}")
         if not self.lr > 0:
             raise BadHyperparameterError(f"lr must be > 0, got {self.lr}")
+        if self.momentum < 0:
+            raise BadHyperparameterError(f"momentum must be >= 0, got {self.momentum}")
         if self.weight_decay < 0:
             raise BadHyperparameterError(f"weight_decay must be >= 0, got {self.weight_decay}")
 

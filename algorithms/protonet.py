@@ -10,7 +10,6 @@ import torch.nn.functional as F
 
 from .base import EpisodicAlgorithm, Task
 from .optim import OptimHparams, add_weight_decay, build_optimizer
-from .registry import register
 
 
 def prototypes(emb: torch.Tensor, labels: torch.Tensor, ways: int) -> torch.Tensor:
@@ -30,14 +29,13 @@ class ProtoNetHparams(OptimHparams):
     pass
 
 
-@register("protonet")
 class ProtoNet(EpisodicAlgorithm):
     """Prototypical networks: nearest class mean in a learned embedding."""
 
     Hparams = ProtoNetHparams
 
-    def __init__(self, model, hparams: ProtoNetHparams) -> None:
-        super().__init__(model, hparams)
+    def __init__(self, model, hparams: ProtoNetHparams, train_classes: int | None = None) -> None:
+        super().__init__(model, hparams, train_classes)
         # the N-way head is unused: only the embedding is learned
         self.params = [p for n, p in model.named_parameters() if not n.startswith("head.")]
         self.optimizer = build_optimizer(self.params, hparams)

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 
 from .base import EpisodicAlgorithm, Task
+from .errors import BadHyperparameterError
 from .inner import functional_forward, inner_loop, parameter_groups
 from .optim import OptimHparams, add_weight_decay, build_optimizer
-from .registry import BadHyperparameterError, register
 
 
 @dataclass
@@ -41,14 +41,13 @@ class ReptileHparams(OptimHparams):
             raise BadHyperparameterError("Reptile needs inner_steps >= 1, test_inner_steps >= 0, inner_lr > 0")
 
 
-@register("reptile")
 class Reptile(EpisodicAlgorithm):
     """Reptile: move the initialisation towards each task's SGD-adapted weights."""
 
     Hparams = ReptileHparams
 
-    def __init__(self, model, hparams: ReptileHparams) -> None:
-        super().__init__(model, hparams)
+    def __init__(self, model, hparams: ReptileHparams, train_classes: int | None = None) -> None:
+        super().__init__(model, hparams, train_classes)
         self.adapt_names = [n for ns in parameter_groups(model, "all").values() for n in ns]
         self.params = list(model.parameters())
         self.optimizer = build_optimizer(self.params, hparams)

@@ -8,7 +8,6 @@ import torch.nn.functional as F
 
 from .base import Algorithm
 from .optim import OptimHparams, add_weight_decay, build_optimizer
-from .registry import register
 
 
 @dataclass
@@ -16,15 +15,14 @@ class StandardHparams(OptimHparams):
     pass
 
 
-@register("standard")
 class Standard(Algorithm):
     """``w <- opt(w, dL(w; B)/dw + beta * w)`` on each batch B."""
 
     consumes = "batches"
     Hparams = StandardHparams
 
-    def __init__(self, model, hparams: StandardHparams) -> None:
-        super().__init__(model, hparams)
+    def __init__(self, model, hparams: StandardHparams, train_classes: int | None = None) -> None:
+        super().__init__(model, hparams, train_classes)
         self.params = list(model.parameters())
         self.optimizer = build_optimizer(self.params, hparams)
 

@@ -20,14 +20,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import EpisodicAlgorithm, Task
+from .errors import BadHyperparameterError
 from .inner import functional_forward, inner_loop, parameter_groups
 from .optim import OptimHparams, add_weight_decay, build_optimizer
-from .registry import BadHyperparameterError, register
 
 
 @dataclass
 class TransferHparams(OptimHparams):
-    train_classes: int = 0  # size of the global head; set from the data by the runner
     finetune_lr: float = 0.1
     finetune_steps: int = 50
 
@@ -63,18 +62,15 @@ def fit_head(feats: torch.Tensor, labels: torch.Tensor, ways: int, lr: float, st
     return w.detach(), b.detach()
 
 
-@register("transfer")
 class Transfer(EpisodicAlgorithm):
     """Transfer learning: pretrain on all meta-training classes, fit a new head per task."""
 
     Hparams = TransferHparams
 
-    def __init__(self, model, hparams: TransferHparams) -> None:
-        super().__init__(model, hparams)
-        if hparams.train_classes < 2:
-            raise BadHyperparameterError(f"{self.name} needs train_classes (the number of meta-training classes), got {hparams.train_classes}")
+    def __init__(self, model, hparams: TransferHparams, train_classes: int | None = None) -> None:
+        super().__init__(model, hparams, train_classes)
         ref = next(model.parameters())
-        self.global_head = nn.Linear(model.feature_dim, hparams.train_classes).to(ref.device, ref.dtype)
+        self.global_head = nn.Linear(model.feature_dim, self.need_train_classes()).to(ref.device, ref.dtype)
         self.params = [p for n, p in model.named_parameters() if not n.startswith("head.")] + list(self.global_head.parameters())
         self.optimizer = build_optimizer(self.params, hparams)
 
@@ -103,7 +99,6 @@ class NearestNeighbourHparams(TransferHparams):
     SEARCH_SPACE: ClassVar[dict[str, tuple]] = {"lr": ("log", 1e-4, 1e-2)}  # no head is fitted
 
 
-@register("nearest_neighbour")
 class NearestNeighbour(Transfer):
     """1-nearest neighbour on the support set in the transfer-pretrained embedding."""
 
@@ -119,24 +114,28 @@ class NearestNeighbour(Transfer):
 
 
 @dataclass
-class FinetuneHparams(OptimHparams):
+class FinetuneHparams:
+    """Test-time fine-tuning only: there is no meta-training, hence no outer optimiser."""
+
     finetune_lr: float = 0.1
     finetune_steps: int = 50
 
     SEARCH_SPACE: ClassVar[dict[str, tuple]] = {"finetune_lr": ("log", 1e-3, 1.0), "finetune_steps": ("int", 10, 100)}
 
+    def validate(self) -> None:
+        if self.finetune_steps < 0 or self.finetune_lr <= 0:
+            raise BadHyperparameterError("finetune_steps must be >= 0 and finetune_lr > 0")
 
-@register("finetune")
+
 class Finetune(EpisodicAlgorithm):
     """Fine-tuning from scratch: no meta-training; SGD on each support set from a random init."""
 
     Hparams = FinetuneHparams
-    needs_training = False
+    trains = False
 
-    def __init__(self, model, hparams: FinetuneHparams) -> None:
-        super().__init__(model, hparams)
+    def __init__(self, model, hparams: FinetuneHparams, train_classes: int | None = None) -> None:
+        super().__init__(model, hparams, train_classes)
         self.adapt_names = [n for ns in parameter_groups(model, "all").values() for n in ns]
-        self.optimizer = build_optimizer(model.parameters(), hparams)  # unused; kept for the interface
 
     def train_step(self, tasks: Sequence[Task]) -> dict[str, float]:
         return {"loss": 0.0}

@@ -75,7 +75,7 @@ def test_diverging_run_is_failed_and_grid_continues(store, capsys):
 
 @pytest.mark.parametrize("argv,needle", [
     (["run", "--algorithm", "nope"], "unknown algorithm 'nope'; valid for suite standard: mltp"),
-    (["run", "--algorithm", "maml"], "algorithm 'maml' belongs to the other suite"),
+    (["run", "--algorithm", "maml"], "algorithm 'maml' belongs to the fewshot suite"),
     (["run", "--suite", "fewshot", "--algorithm", "mltp"], "valid for suite fewshot: finetune, fomaml, maml"),
     (["run", "--suite", "fewshot", "--ways", "1"], "--ways must be >= 2"),
     (["run", "--suite", "fewshot", "--dataset", "cifar10"], "unknown episodic dataset 'cifar10'"),
@@ -119,18 +119,18 @@ def test_paper_profile_plan_matches_protocol():
     assert len(specs) == 3 * (2 * (3 * 5 + 2) + 2 * 2)
     s = by[("cifar10", "cnet2", "mltp", 0)]
     assert (s.epochs, s.milestones, s.batch_size, s.scale) == (150, [50, 100], 128, "paper")
-    assert s.hparams == {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0, "eta": 1.0,
+    assert s.hparams_dict() == {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0, "eta": 1.0,
                          "alpha_mean": 1e-3, "alpha_std": 1e-3, "fix_alpha": False}
-    assert by[("cifar10", "cnet2", "standard", 0)].hparams == {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0}
-    assert by[("cifar100", "ccnet4", "mltp_fo", 2)].hparams["weight_decay"] == 1e-4
+    assert by[("cifar10", "cnet2", "standard", 0)].hparams_dict() == {"optimizer": "adam", "lr": 1e-3, "momentum": 0.9, "weight_decay": 0.0}
+    assert by[("cifar100", "ccnet4", "mltp_fo", 2)].hparams_dict()["weight_decay"] == 1e-4
     assert ("cifar10", "cnet4", "mltp", 0) not in by
     t = by[("tiny-imagenet", "resnet34", "mltp_fo", 1)]
-    assert (t.epochs, t.milestones, t.hparams["optimizer"], t.hparams["lr"], t.hparams["eta"], t.hparams["alpha_mean"],
-            t.hparams["weight_decay"]) == (90, [30, 60], "sgd", 0.05, 0.5, 1e-2, 1e-5)
+    assert (t.epochs, t.milestones, t.hparams.optimizer, t.hparams.lr, t.hparams.eta, t.hparams.alpha_mean,
+            t.hparams.weight_decay) == (90, [30, 60], "sgd", 0.05, 0.5, 1e-2, 1e-5)
     reduced = build_plan("standard", "paper", Overrides(datasets=["imagefolder"], data_root="x/cifar10-jpeg.tar.gz",
                                                          models=["cnet2"], epochs=3))
     assert {r.scale for r in reduced} == {"reduced"} and reduced[0].milestones == [1, 2]
-    assert "3 of 150 epochs" in reduced[0].scale_note and reduced[0].hparams["optimizer"] == "adam"
+    assert "3 of 150 epochs" in reduced[0].scale_note and reduced[0].hparams.optimizer == "adam"
 
 
 def test_python_dash_m_entry_point(tmp_path):

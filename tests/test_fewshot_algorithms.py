@@ -176,6 +176,6 @@ def test_evaluation_does_not_change_the_learned_state():
 
 
 def test_finetune_needs_no_training():
-    assert algorithms.get_class("finetune").needs_training is False
+    assert algorithms.get_class("finetune").trains is False
     assert set(algorithms.available("episodes")) == {
         "maml", "fomaml", "reptile", "mtl_maml", "mtl_reptile", "protonet", "transfer", "nearest_neighbour", "finetune"}

@@ -3,6 +3,7 @@ left out and counted; reduced and quick scales never share a row."""
 import pandas as pd
 import pytest
 
+import algorithms
 from benchmark.cli import main
 
 
@@ -57,7 +58,7 @@ def _row(algorithm, seed, acc, source="cifar10-jpeg.tar.gz", paper="cifar10"):
 
 
 def test_tables_keep_image_folders_apart_and_list_every_seed():
-    from benchmark.leaderboard import markdown, tables
+    from benchmark.report.leaderboard import markdown, tables
 
     df = pd.DataFrame([_row("standard", 0, 40.0), _row("standard", 1, 42.0), _row("mltp", 1, 44.0), _row("mltp", 2, 45.0),
                        _row("standard", 0, 70.0, source="my-photos", paper=""),
@@ -76,7 +77,7 @@ def test_tables_keep_image_folders_apart_and_list_every_seed():
 def test_standard_significance_pairs_runs_by_seed():
     """A seed fixes the initialisation and batch order for every algorithm, so a shift
     that is consistent across seeds is significant even when the seeds differ a lot."""
-    from benchmark.leaderboard import significance
+    from benchmark.report.leaderboard import significance
 
     base = [30.0, 20.0, 40.0]
     df = pd.DataFrame([_row("standard", s, v) for s, v in enumerate(base)] +
@@ -91,22 +92,23 @@ def test_standard_significance_pairs_runs_by_seed():
 
 
 def test_runs_compare_to_the_paper_dataset_they_hold():
-    from benchmark import references
-    from benchmark.config import RunSpec
-    from benchmark.report import paper_dataset_of
-    from benchmark.runner import RunResult
+    from benchmark.plan import RunSpec
+    from benchmark.report import references
+    from benchmark.report.console import paper_dataset_of
+    from benchmark.run.runner import RunResult
 
     assert references.paper_dataset("imagefolder", "cifar10") == "cifar10"
     assert references.paper_dataset("imagefolder") is None  # an unknown folder has no paper value
     assert references.paper_dataset("cifar10") == "cifar10" and references.paper_dataset("digits") is None
-    spec = RunSpec(suite="standard", profile="paper", dataset="imagefolder", model="cnet2", algorithm="mltp", seed=0, hparams={},
+    spec = RunSpec(suite="standard", profile="paper", dataset="imagefolder", model="cnet2", algorithm="mltp", seed=0,
+                   hparams=algorithms.make_hparams("mltp"),
                    data_root="/nowhere/cifar10-jpeg.tar.gz")  # named, never read
     assert paper_dataset_of(RunResult(spec=spec, status="FINISHED")) == "cifar10"
     assert references.lookup("standard", "cifar10", "cnet2", "mltp", "top1").value == 86.4
 
 
 def test_scale_note_names_what_differs_between_rows():
-    from benchmark.leaderboard import _scale_note
+    from benchmark.report.leaderboard import _scale_note
 
     assert _scale_note(["a; b", "a; b"]) == "a; b"
     assert _scale_note(["a; study x", "a; study y"]) == "a; per algorithm: study x; study y"

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from benchmark import checkpoint
-from benchmark.checkpoint import CorruptCheckpointError
+from benchmark.run import checkpoint
+from benchmark.run.checkpoint import CorruptCheckpointError
 
 ROOT = Path(__file__).resolve().parent.parent
 RUN = [sys.executable, "-m", "benchmark", "run", "--no-progress", "--model", "cnet2", "--seeds", "0"]
@@ -60,7 +60,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, session_cache):
     p.wait(timeout=60)
     assert p.returncode == -signal.SIGKILL
     ck = next((work / "checkpoints").glob("*.pt"))
-    epoch_at_kill = checkpoint.load(ck)["epoch"]
+    epoch_at_kill = checkpoint.load(ck)["position"]["round"]
     assert 1 <= epoch_at_kill < 8
     r2 = subprocess.run(RUN + args + ["--tracking-uri", uri], cwd=work, env=_env(session_cache), capture_output=True, text=True, timeout=600)
     assert r2.returncode == 0, r2.stderr
@@ -149,7 +149,7 @@ def test_two_concurrent_shards_on_one_sqlite_store_lose_no_run(tmp_path, session
     base = [sys.executable, "-m", "benchmark", "run", "--no-progress", "--model", "cnet1", "--algorithm", "standard",
             "mltp_fo", "--seeds", "0", "1", "2", "--epochs", "1", "--max-steps", "2", "--tracking-uri", uri]
     # create the store first so both shards race on runs, not on schema creation
-    subprocess.run([sys.executable, "-c", f"from benchmark.tracking import Tracker; Tracker({uri!r}, 'standard')"],
+    subprocess.run([sys.executable, "-c", f"from benchmark.track.tracking import Tracker; Tracker({uri!r}, 'standard')"],
                    cwd=tmp_path, env=_env(session_cache), check=True, timeout=120)
     procs = [subprocess.Popen(base + ["--shard", f"{i}/2"], cwd=tmp_path, env=_env(session_cache),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (1, 2)]
@@ -168,19 +168,22 @@ def test_fewshot_resume_from_checkpoint_state_equals_uninterrupted(algorithm):
     """Meta-training continued from a mid-run checkpoint state ends exactly where an
     uninterrupted run ends (sampler RNG, optimiser and global head included)."""
     import datasets
-    from benchmark.loops import train_episodic
     from benchmark.plan import Overrides, build_plan
+    from benchmark.run.loop import train
+    from benchmark.suites import get_suite
 
     spec = build_plan("fewshot", "quick", Overrides(algorithms=[algorithm], meta_iterations=6, test_episodes=5, seeds=[0]))[0]
     spec.val_every, spec.val_episodes = 2, 3
     data = datasets.get_episodic("glyphs")
     device = torch.device("cpu")
     states = []
-    ref = train_episodic(spec, data, device, lambda rec: None, progress=False, on_checkpoint=states.append)
-    assert [s["iteration"] for s in states] == [2, 4, 6]
+    suite = get_suite("fewshot")
+    ref = train(suite.session(spec, data, device), "ref", lambda rnd, rec: None, progress=False, on_checkpoint=states.append)
+    assert [s["position"]["round"] for s in states] == [2, 4, 6]
     path = Path(os.environ["BENCHMARK_CACHE"]) / f"resume-{algorithm}.pt"
     checkpoint.save(path, states[0])  # through the real file format
-    resumed = train_episodic(spec, data, device, lambda rec: None, progress=False, resume=checkpoint.load(path))
+    resumed = train(suite.session(spec, data, device), "resumed", lambda rnd, rec: None, progress=False,
+                    resume=checkpoint.load(path))
     for k in ("test_acc", "test_ci95", "final_val_acc"):
         assert resumed[k] == ref[k], k
     assert resumed["test_episode_acc"] == ref["test_episode_acc"]

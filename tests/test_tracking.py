@@ -1,7 +1,7 @@
 """The MLflow store is one folder: artifacts beside the SQLite file, wherever the command runs."""
 from pathlib import Path
 
-from benchmark.tracking import Tracker, artifact_root
+from benchmark.track.tracking import Tracker, artifact_root
 
 
 def test_artifacts_live_beside_the_sqlite_file(tmp_path, monkeypatch):

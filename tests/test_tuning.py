@@ -58,7 +58,7 @@ def test_two_concurrent_workers_share_one_study(tmp_path, session_cache):
     optuna.create_study(study_name="standard.quick.digits.cnet1.standard", storage=storage, direction="maximize")
     cmd = [sys.executable, "-m", "benchmark"] + TUNE + ["--algorithm", "standard", "--trials", "4", "--storage", storage,
                                                       "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"]
-    subprocess.run([sys.executable, "-c", f"from benchmark.tracking import Tracker; Tracker('sqlite:///{tmp_path / 'm.db'}', 'standard-tuning')"],
+    subprocess.run([sys.executable, "-c", f"from benchmark.track.tracking import Tracker; Tracker('sqlite:///{tmp_path / 'm.db'}', 'standard-tuning')"],
                    cwd=tmp_path, env=env, check=True, timeout=120)
     procs = [subprocess.Popen(cmd + ["--worker", str(w)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for w in range(2)]

@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from benchmark.cli import main
-from benchmark.ui import start, stop
+from benchmark.track.ui import start, stop
 
 
 def _post(url, body):

@@ -17,11 +17,24 @@ the same for every algorithm where they are shared, and tunable (``--set``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import math
+import statistics
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-NAME = "fewshot"
-DEFAULT_PROFILE = "quick"
+import torch
+
+import algorithms
+import datasets
+from datasets import EpisodeSampler, EpisodicData, FixedEpisodes
+
+from ..models import create_model
+from ..report import plots
+from .base import Cell, ScaleNotes, Style, Suite
+
 ALL = ["maml", "fomaml", "reptile", "mtl_maml", "mtl_reptile", "protonet", "transfer", "nearest_neighbour", "finetune"]
 MTL_TABLE = ["transfer", "protonet", "reptile", "mtl_reptile", "maml", "mtl_maml"]
 
@@ -46,9 +59,6 @@ class Block:
     @property
     def models(self) -> list[str]:
         return [self.model]
-
-    def algorithms_for(self, model: str) -> list[str]:
-        return self.algorithms
 
     def hparams_for(self, algorithm: str, ways: int) -> dict[str, Any]:
         return {**self.hparams.get(algorithm, {}), **self.hparams_by_ways.get(ways, {})}
@@ -97,18 +107,183 @@ DESCRIPTIONS = {
 }
 
 
-def blocks(profile: str) -> list[Block]:
-    try:
-        return [replace(b) for b in PROFILES[profile]]
-    except KeyError:
-        raise ValueError(f"unknown profile {profile!r} for suite fewshot; valid: {', '.join(PROFILES)}") from None
 
 
-def protocol_for(profile: str, dataset: str, paper_dataset: str | None) -> Block:
-    bs = blocks(profile)
-    for b in bs:
-        if b.dataset == dataset:
-            return b
-    if dataset.startswith("omniglot"):
-        return replace(blocks("omniglot")[0]) if profile != "quick" else bs[0]
-    return bs[0]
+def evaluate_episodes(algo: algorithms.Algorithm, episodes: FixedEpisodes) -> dict[str, float]:
+    """Mean query accuracy over fixed episodes with its 95% confidence interval
+    (1.96 * std / sqrt(episodes))."""
+    algo.model.eval()
+    accs = [algo.evaluate(ep) for ep in episodes]
+    algo.model.train()
+    n = len(accs)
+    std = statistics.pstdev(accs) if n > 1 else 0.0
+    return {"acc": statistics.fmean(accs), "std": std, "ci95": 1.96 * std / math.sqrt(n), "episodes": n, "per_episode": accs}
+
+
+def episode_sets(spec, data: EpisodicData, device: torch.device) -> dict[str, FixedEpisodes]:
+    """The fixed validation and test episodes (the same for every algorithm and seed)."""
+    out = {}
+    for split, count in (("val", spec.val_episodes), ("test", spec.test_episodes)):
+        if count and split in data.splits:
+            s = EpisodeSampler(data.splits[split], spec.ways, spec.shots, spec.queries, data.preprocess, device)
+            out[split] = s.fixed(count, spec.dataset, split, spec.eval_seed)
+    return out
+
+
+class FewShotSession:
+    """Meta-iterations of ``meta_batch`` sampled tasks, validated on fixed episodes every
+    ``val_every`` iterations, scored on the fixed test episodes at the end."""
+
+    unit, bar_unit = "iteration", "it"
+
+    def __init__(self, spec, data: EpisodicData, device: torch.device) -> None:
+        torch.manual_seed(spec.seed)
+        model = create_model(spec.model, spec.ways, data.in_channels, data.image_size).to(device)
+        self.algorithm = algorithms.build(spec.algorithm, model, spec.hparams, train_classes=data.splits["train"].num_classes)
+        self.sampler = EpisodeSampler(data.splits["train"], spec.ways, spec.shots, spec.queries, data.preprocess, device)
+        self.sets = episode_sets(spec, data, device)
+        self.generator = torch.Generator().manual_seed(20_000 + spec.seed)
+        self.meta_batch = spec.meta_batch
+        self.total_steps = spec.meta_iterations if self.algorithm.trains else 0
+        self.every = max(1, spec.val_every or self.total_steps or 1)
+
+    def _meta_batches(self, n: int) -> Iterator[list]:
+        for _ in range(n):
+            yield [self.sampler.sample(self.generator) for _ in range(self.meta_batch)]
+
+    def where(self, rnd: int, step: int) -> str:
+        return f"meta-iteration {step}"
+
+    def rounds(self, done: int) -> Iterator[tuple[int, Any]]:
+        while done < self.total_steps:
+            end = min((done // self.every + 1) * self.every, self.total_steps)
+            yield end, self._meta_batches(end - done)
+            done = end
+
+    def _validate(self) -> dict[str, float]:
+        if "val" not in self.sets:
+            return {}
+        ev = evaluate_episodes(self.algorithm, self.sets["val"])
+        return {"val_acc": ev["acc"], "val_ci95": ev["ci95"]}
+
+    def end_round(self, round_time: float, position) -> dict[str, float]:
+        return {"train_time_s": position.train_time, **self._validate()}
+
+    def finish(self, history: list[dict[str, float]], position) -> dict[str, Any]:
+        t0 = time.perf_counter()
+        final: dict[str, Any] = {"meta_iterations_run": self.total_steps, "train_time_s": position.train_time}
+        final |= {f"final_{k}": v for k, v in self._validate().items()}
+        ev = evaluate_episodes(self.algorithm, self.sets["test"])
+        final |= {"test_acc": ev["acc"], "test_ci95": ev["ci95"], "test_std": ev["std"], "test_episodes": ev["episodes"]}
+        final["eval_time_s"] = time.perf_counter() - t0
+        final["test_episodes_fingerprint"] = self.sets["test"].fingerprint()
+        final["test_episode_acc"] = ev["per_episode"]  # for paired tests on the same episodes
+        return final
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        pass
+
+
+STYLE = Style(
+    test_metric="test_acc", baseline="transfer", reference_metric="accuracy", count_header="seeds",
+    significance="paired t-test over the same test episodes (per-episode accuracy averaged over seeds)",
+    spread="std: over seeds; 95% CI: over the test episodes (mean of the seeds' intervals)",
+    paired_by="episodes", interval_column=True, paper_format=".2f", curve_label="comparison plot",
+)
+NOTES = ScaleNotes(
+    own_data="embedded data, short meta-training: a smoke-scale comparison, not a paper protocol",
+    other_data="the quick profile's short budget on {dataset}",
+    foreign_dataset="dataset {dataset} instead of the profile's",
+)
+
+
+class FewShotSuite(Suite):
+    name, consumes, data_kind, unit = "fewshot", "episodes", "episodic", "iteration"
+    default_profile, profiles, descriptions = "quick", PROFILES, DESCRIPTIONS
+    session_class, history_plot = FewShotSession, staticmethod(plots.episodic_curves)
+    style, notes = STYLE, NOTES
+
+    def block_for(self, profile: str, dataset: str, data_root: str | None) -> Block:
+        bs = self.blocks(profile)
+        for b in bs:
+            if b.dataset == dataset:
+                return b
+        if dataset.startswith("omniglot") and profile != "quick":
+            return self.blocks("omniglot")[0]
+        return bs[0]
+
+    def cells(self, b: Block, o) -> Iterator[Cell]:
+        settings = b.settings
+        if o.ways or o.shots:
+            ways = o.ways or sorted({w for w, _ in b.settings})
+            shots = o.shots or sorted({k for _, k in b.settings})
+            settings = [(w, k) for w in ways for k in shots]
+        iters = o.meta_iterations or b.meta_iterations
+        notes = []
+        if o.meta_iterations and o.meta_iterations != b.meta_iterations:
+            notes.append(f"{iters} of {b.meta_iterations} meta-iterations")
+        for name, value, default in (("queries", o.queries, b.queries), ("meta-batch", o.meta_batch, b.meta_batch),
+                                     ("test episodes", o.test_episodes, b.test_episodes)):
+            if value and value != default:
+                notes.append(f"{name} {value} instead of {default}")
+        for ways, shots in settings:
+            fields = dict(ways=ways, shots=shots, queries=o.queries or b.queries, meta_iterations=iters,
+                          meta_batch=o.meta_batch or b.meta_batch_by_ways.get(ways, b.meta_batch),
+                          test_episodes=o.test_episodes or b.test_episodes, val_episodes=b.val_episodes,
+                          val_every=min(b.val_every, iters))
+            for model in o.models or b.models:
+                for algo in o.algorithms or b.algorithms:
+                    yield Cell(model, algo, b.hparams_for(algo, ways), fields, notes, setting=f"{ways}-way {shots}-shot")
+
+    def data_key(self, spec) -> tuple:
+        return ("episodic", spec.dataset, spec.data_root)
+
+    def load(self, spec) -> EpisodicData:
+        return datasets.get_episodic(spec.dataset, root=spec.data_root, download=spec.download)
+
+    def check(self, spec, data: EpisodicData) -> None:
+        """Every split has enough classes and images per class for the setting."""
+        for name, split in data.splits.items():
+            try:
+                EpisodeSampler(split, spec.ways, spec.shots, spec.queries)
+            except ValueError as e:
+                raise ValueError(f"{spec.dataset} {name} split: {e}; lower --ways/--shots/--queries") from None
+
+    def outputs(self, spec, data: EpisodicData) -> int:
+        return spec.ways
+
+    def data_info(self, spec, data: EpisodicData) -> dict[str, str]:
+        tags = {}
+        for k, v in data.splits.items():
+            tags[f"data.{k}_classes"] = str(v.num_classes)
+            tags[f"data.{k}_images"] = str(len(v))
+        return tags | {f"data.{k}": str(v) for k, v in data.info.items()}
+
+    def headline(self, m: dict[str, float]) -> str:
+        return f"test {100 * m['test_acc']:.2f}% +- {100 * m['test_ci95']:.2f} ({int(m['test_episodes'])} episodes)"
+
+    def comparison_plot(self, results, title: str, path: Path) -> Path:
+        values: dict[str, list[tuple[float, float]]] = {}
+        for r in results:
+            values.setdefault(r.spec.algorithm, []).append((r.metrics["test_acc"], r.metrics["test_ci95"]))
+        return plots.comparison_bars(values, title, path)
+
+    def table_preamble(self, group: Sequence) -> list[str]:
+        s0 = group[0].spec
+        return [f"  {s0.test_episodes} fixed test episodes ({s0.queries} queries per class), the same for every algorithm"]
+
+    def value_columns(self, group: Sequence, runs: Sequence, paper_dataset: str | None) -> dict[str, str]:
+        accs = [100 * r.metrics["test_acc"] for r in runs]
+        if not runs:
+            return {"test acc % (95% CI)": "-", "seed std": "-"}
+        ci = statistics.fmean([100 * r.metrics["test_ci95"] for r in runs])
+        return {"test acc % (95% CI)": f"{statistics.fmean(accs):.2f} +- {ci:.2f}",
+                "seed std": f"{statistics.stdev(accs):.2f}" if len(accs) > 1 else "-"}
+
+    def perf(self, args, device: torch.device) -> int:
+        from ..perf.fewshot import run_fewshot_perf
+
+        return run_fewshot_perf(args, device)

@@ -8,12 +8,25 @@ Profiles:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import statistics
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
-NAME = "standard"
+import torch
+
+import algorithms
+import datasets
+from datasets import BatchLoader, SupervisedData
+from datasets.splits import stratified_subset
+
+from ..models import create_model
+from ..report import plots
+from .base import Cell, ScaleNotes, Style, Suite
+
 ALGORITHMS = ["standard", "mltp", "mltp_conv", "mltp_fc", "mltp_fo"]
-DEFAULT_PROFILE = "quick"
 
 
 @dataclass
@@ -89,18 +102,185 @@ DESCRIPTIONS = {
 }
 
 
-def blocks(profile: str) -> list[Block]:
-    try:
-        return [replace(b) for b in PROFILES[profile]]
-    except KeyError:
-        raise ValueError(f"unknown profile {profile!r} for suite standard; valid: {', '.join(PROFILES)}") from None
 
 
-def protocol_for(profile: str, dataset: str, paper_dataset: str | None) -> Block:
-    """The block whose protocol a dataset outside the profile follows (imagefolder of
-    CIFAR-10 JPEGs follows CIFAR-10's); otherwise the profile's first block."""
-    bs = blocks(profile)
-    for b in bs:
-        if b.dataset in (dataset, paper_dataset):
-            return b
-    return bs[0]
+def scaled_milestones(milestones: list[int], base_epochs: int, epochs: int) -> list[int]:
+    if epochs == base_epochs:
+        return list(milestones)
+    scaled = sorted({max(1, round(m * epochs / base_epochs)) for m in milestones})
+    return [m for m in scaled if m < epochs]
+
+
+@torch.no_grad()
+def evaluate(algo: algorithms.Algorithm, loader: BatchLoader, num_classes: int) -> dict[str, float]:
+    """Top-1 (and top-5 where there are more than 10 classes) accuracy and mean loss."""
+    algo.model.eval()
+    correct1 = correct5 = 0
+    loss = 0.0
+    n = 0
+    k = min(5, num_classes)
+    for x, y in loader:
+        logits = algo.predict(x)
+        loss += torch.nn.functional.cross_entropy(logits, y, reduction="sum").item()
+        top = logits.topk(k, dim=1).indices
+        correct1 += (top[:, 0] == y).sum().item()
+        correct5 += (top == y[:, None]).any(1).sum().item()
+        n += len(y)
+    algo.model.train()
+    out = {"acc": correct1 / max(n, 1), "loss": loss / max(n, 1)}
+    if num_classes > 10:
+        out["top5"] = correct5 / max(n, 1)
+    return out
+
+
+def final_metrics(history: list[dict[str, float]]) -> dict[str, float]:
+    """The last epoch's numbers (the paper's protocol: no selection on test), plus the
+    validation-selected epoch for reference."""
+    last = history[-1]
+    out = {f"final_{k}": v for k, v in last.items() if k not in ("epoch", "step", "lr", "epoch_time")}
+    best = max(history, key=lambda h: h["val_acc"])
+    out["best_val_acc"] = best["val_acc"]
+    out["best_val_epoch"] = best["epoch"]
+    out["test_acc_at_best_val"] = best["test_acc"]
+    out["epochs_run"] = last["epoch"]
+    out["steps_run"] = last["step"]
+    out["train_time_s"] = sum(h["epoch_time"] for h in history)
+    return out
+
+
+class StandardSession:
+    """Epochs of supervised batches (a step per batch), MultiStepLR, validation and test
+    accuracy after every epoch; the final metrics are the last epoch's."""
+
+    unit, bar_unit = "epoch", "step"
+
+    def __init__(self, spec, data: SupervisedData, device: torch.device) -> None:
+        torch.manual_seed(spec.seed)
+        model = create_model(spec.model, data.num_classes, data.in_channels, data.image_size).to(device)
+        self.algorithm = algorithms.build(spec.algorithm, model, spec.hparams)
+        self.sched = torch.optim.lr_scheduler.MultiStepLR(self.algorithm.optimizer, milestones=spec.milestones, gamma=spec.lr_gamma)
+        self.generator = torch.Generator().manual_seed(10_000 + spec.seed)
+        pre = data.preprocess
+        self.train = BatchLoader(data.train, spec.batch_size, pre, train=True, generator=self.generator, device=device)
+        self.evals = {split: BatchLoader(getattr(data, split), 512, pre, train=False, device=device) for split in ("val", "test")}
+        self.num_classes = data.num_classes
+        self.epochs = spec.epochs
+        total = spec.epochs * len(self.train)
+        self.total_steps = min(total, spec.max_steps) if spec.max_steps else total
+
+    def where(self, rnd: int, step: int) -> str:
+        return f"epoch {rnd}, step {step}"
+
+    def rounds(self, done: int) -> Iterator[tuple[int, Any]]:
+        for epoch in range(done + 1, self.epochs + 1):
+            yield epoch, self.train
+
+    def end_round(self, round_time: float, position) -> dict[str, float]:
+        rec = {"lr": self.algorithm.optimizer.param_groups[0]["lr"], "epoch_time": round_time}
+        self.sched.step()
+        for split, loader in self.evals.items():
+            ev = evaluate(self.algorithm, loader, self.num_classes)
+            rec |= {f"{split}_{k}": v for k, v in ev.items()}
+        return rec
+
+    def finish(self, history: list[dict[str, float]], position) -> dict[str, float]:
+        return final_metrics(history)
+
+    def state(self) -> dict[str, Any]:
+        return {"scheduler": self.sched.state_dict()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.sched.load_state_dict(state["scheduler"])
+
+
+STYLE = Style(
+    test_metric="final_test_acc", baseline="standard", reference_metric="top1", count_header="n",
+    significance="paired t-test over seeds (final test top-1; a seed fixes the initialisation and the batch order for "
+                 "every algorithm), Welch's t-test where the two algorithms' seeds differ",
+    spread="std: over seeds", paired_by="seeds", interval_column=False, paper_format=".1f", curve_label="training curves",
+)
+NOTES = ScaleNotes(
+    own_data="embedded data, short schedule: a smoke-scale comparison, not a paper protocol",
+    other_data="the quick profile's short schedule on {dataset}",
+    foreign_dataset="dataset {dataset} instead of the paper's",
+)
+
+
+class StandardSuite(Suite):
+    name, consumes, data_kind, unit = "standard", "batches", "supervised", "epoch"
+    default_profile, profiles, descriptions = "quick", PROFILES, DESCRIPTIONS
+    session_class, history_plot = StandardSession, staticmethod(plots.run_curves)
+    style, notes = STYLE, NOTES
+
+    def block_for(self, profile: str, dataset: str, data_root: str | None) -> Block:
+        """CIFAR-10 JPEGs as an image folder follow CIFAR-10's protocol."""
+        from datasets.imagefolder import guess_paper_dataset
+
+        paper_ds = guess_paper_dataset(Path(data_root)) if (dataset == "imagefolder" and data_root) else None
+        bs = self.blocks(profile)
+        return next((b for b in bs if b.dataset in (dataset, paper_ds)), bs[0])
+
+    def cells(self, b: Block, o) -> Iterator[Cell]:
+        epochs = o.epochs or b.epochs
+        notes = []
+        if o.epochs and o.epochs != b.epochs:
+            notes.append(f"{epochs} of {b.epochs} epochs (milestones scaled)")
+        if o.max_steps:
+            notes.append(f"at most {o.max_steps} steps")
+        if o.train_per_class:
+            notes.append(f"{o.train_per_class} training images per class")
+        if o.batch_size and o.batch_size != b.batch_size:
+            notes.append(f"batch {o.batch_size} instead of {b.batch_size}")
+        fields = dict(epochs=epochs, batch_size=o.batch_size or b.batch_size, max_steps=o.max_steps,
+                      milestones=scaled_milestones(b.milestones, b.epochs, epochs), val_fraction=o.val_fraction,
+                      train_per_class=o.train_per_class, preprocess=dict(b.preprocess))
+        for model in o.models or b.models:
+            for algo in o.algorithms or b.algorithms_for(model):
+                yield Cell(model, algo, b.hparams_for(model), fields, notes)
+
+    def data_key(self, spec) -> tuple:
+        return (spec.dataset, spec.data_root, spec.val_fraction)
+
+    def load(self, spec) -> SupervisedData:
+        return datasets.get(spec.dataset, root=spec.data_root, download=spec.download, val_fraction=spec.val_fraction)
+
+    def view(self, spec, data: SupervisedData) -> SupervisedData:
+        if spec.train_per_class:
+            data = SupervisedData(**{**data.__dict__, "train": stratified_subset(data.train, spec.train_per_class)})
+        if spec.preprocess:
+            data = data.with_preprocess(**spec.preprocess)
+        return data
+
+    def outputs(self, spec, data: SupervisedData) -> int:
+        return data.num_classes
+
+    def data_info(self, spec, data: SupervisedData) -> dict[str, str]:
+        return {"data.train_size": str(len(data.train)), "data.val_size": str(len(data.val)),
+                "data.test_size": str(len(data.test)), "data.num_classes": str(data.num_classes)}
+
+    def headline(self, m: dict[str, float]) -> str:
+        return f"test {100 * m['final_test_acc']:.2f}% (val {100 * m['final_val_acc']:.2f}%)"
+
+    def comparison_plot(self, results, title: str, path: Path) -> Path:
+        curves = defaultdict(list)
+        for r in results:
+            curves[r.spec.algorithm].append([h["test_acc"] for h in r.history])
+        return plots.comparison_curves(curves, title, path)
+
+    def value_columns(self, group: Sequence, runs: Sequence, paper_dataset: str | None) -> dict[str, str]:
+        def mean_std(key: str) -> str:
+            xs = [100 * r.metrics.get(key, float("nan")) for r in runs]
+            return f"{statistics.fmean(xs):.2f} +- {statistics.stdev(xs) if len(xs) > 1 else 0.0:.2f}" if xs else "-"
+
+        cols = {"test top-1 %": mean_std("final_test_acc")}
+        if any("final_test_top5" in r.metrics for r in group):
+            s0 = runs[0].spec if runs else group[0].spec
+            ref5 = self.reference(paper_dataset, s0.model, s0.algorithm, metric="top5")
+            cols["test top-5 %"] = mean_std("final_test_top5") + (f" (paper {ref5.value:.1f})" if ref5 else "")
+        cols["val top-1 %"] = mean_std("final_val_acc")
+        return cols
+
+    def perf(self, args, device: torch.device) -> int:
+        from ..perf.standard import run_perf
+
+        return run_perf(args, device)

@@ -6,9 +6,9 @@ import torch
 
 l2l = pytest.importorskip("learn2learn", reason="learn2learn is not installed (tox -e parity builds it)")
 
-from benchmark.l2l_reference import l2l_meta_gradient, max_relative_difference, our_meta_gradient  # noqa: E402
 from benchmark.models import create_model  # noqa: E402
-from benchmark.perf_fewshot import synthetic_omniglot  # noqa: E402
+from benchmark.perf.fewshot import synthetic_omniglot  # noqa: E402
+from benchmark.perf.l2l_reference import l2l_meta_gradient, max_relative_difference, our_meta_gradient  # noqa: E402
 from datasets import EpisodeSampler  # noqa: E402
 
 

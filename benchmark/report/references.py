@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-CSV = Path(__file__).parent / "data" / "paper_results.csv"
+CSV = Path(__file__).resolve().parents[1] / "data" / "paper_results.csv"
 
 
 @dataclass(frozen=True)

@@ -24,15 +24,16 @@ import optuna
 
 import algorithms
 
-from .config import RunSpec
-from .runner import DataCache, StopRun, execute
+from ..plan import RunSpec
+from ..run.data import DataCache
+from ..run.runner import StopRun, execute
 
 TUNED_DIR = "tuned"
 
 
 def study_name(spec: RunSpec) -> str:
-    name = f"{spec.suite}.{spec.profile}.{spec.dataset}.{spec.model}.{spec.algorithm}"
-    return name + (f".{spec.ways}w{spec.shots}s" if spec.episodic else "")
+    short = spec.setting.replace("-way ", "w").replace("-shot", "s")
+    return ".".join([spec.suite, spec.profile, spec.dataset, spec.model, spec.algorithm] + ([short] if short else []))
 
 
 def suggest(trial: optuna.Trial, space: dict[str, tuple]) -> dict:
@@ -123,6 +124,57 @@ def _save_plots(study: optuna.Study, tracker, parent: str) -> None:
                 logging.getLogger(__name__).info("no %s plot: %s", name, e)
 
 
+def _objective(spec: RunSpec, tracker, device, space: dict, parent: str, name: str, progress: bool):
+    """The trial: the spec with the suggested hyperparameters, scored by its final
+    validation accuracy; pruned by the MedianPruner at evaluation points."""
+    cache = DataCache()
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, space)
+        s = dataclasses.replace(spec, hparams=algorithms.make_hparams(spec.algorithm, **{**spec.hparams_dict(), **params}))
+
+        def report(rnd: int, rec: dict) -> None:
+            if "val_acc" not in rec:
+                return
+            trial.report(rec["val_acc"], rnd)
+            if trial.should_prune():
+                raise StopRun(f"pruned by the MedianPruner at step {rnd}")
+
+        tags = {"mlflow.parentRunId": parent, "optuna.study": name, "optuna.trial": str(trial.number), "tuning": "1"}
+        try:
+            res = execute(s, tracker, device, cache, progress=progress, on_progress=report, extra_tags=tags)
+        except StopRun:
+            raise optuna.TrialPruned() from None
+        if res.status != "FINISHED":
+            raise RuntimeError(res.error or res.status)
+        value = res.metrics.get("final_val_acc")
+        if value is None:
+            raise RuntimeError("the run reported no validation accuracy (a split without validation classes cannot be tuned)")
+        return float(value)
+
+    return objective
+
+
+def _summarise(study: optuna.Study, name: str, storage: str, tuned_dir: str | Path, tracker, parent: str) -> tuple[dict, Path]:
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    finished = study.get_trials(deepcopy=False, states=states)
+    summary = {"study": name, "storage": storage, "trials": len(finished), "direction": "maximize",
+               "objective": "final validation accuracy"}
+    try:
+        best = study.best_trial
+        summary |= {"best_value": best.value, "best_trial": best.number, "params": best.params}
+    except ValueError:
+        summary |= {"params": {}}
+    out = Path(tuned_dir) / f"{name}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(summary, indent=2, sort_keys=True))
+    tracker.log_artifact(parent, out)
+    _save_plots(study, tracker, parent)
+    tracker.log_metrics(parent, {"best_val_acc": summary.get("best_value", float("nan")), "trials": len(finished)}, step=0)
+    tracker.end(parent, "FINISHED")
+    return summary, out
+
+
 def tune(spec: RunSpec, tracker, device, trials: int, timeout: float | None, storage: str, seed: int,
          tuned_dir: str | Path = TUNED_DIR, progress: bool = False, echo=print, worker: int = 0,
          heartbeat: int = HEARTBEAT_S) -> dict:
@@ -145,52 +197,11 @@ def tune(spec: RunSpec, tracker, device, trials: int, timeout: float | None, sto
     parent = _parent_run(tracker, name)
     if closed := _close_orphans(study, tracker, name):
         echo(f"study {name}: {closed} trial(s) of a stopped worker failed as stale and their MLflow runs closed as KILLED")
-    cache = DataCache()
-
-    def objective(trial: optuna.Trial) -> float:
-        params = suggest(trial, space)
-        hp = dataclasses.asdict(algorithms.make_hparams(spec.algorithm, **{**spec.hparams, **params}))
-        s = dataclasses.replace(spec, hparams=hp)
-
-        def report(rec: dict) -> None:
-            if "val_acc" not in rec:
-                return
-            step = int(rec.get("epoch", rec.get("iteration", 0)))
-            trial.report(rec["val_acc"], step)
-            if trial.should_prune():
-                raise StopRun(f"pruned by the MedianPruner at step {step}")
-
-        tags = {"mlflow.parentRunId": parent, "optuna.study": name, "optuna.trial": str(trial.number), "tuning": "1"}
-        try:
-            res = execute(s, tracker, device, cache, progress=progress, on_progress=report, extra_tags=tags)
-        except StopRun:
-            raise optuna.TrialPruned() from None
-        if res.status != "FINISHED":
-            raise RuntimeError(res.error or res.status)
-        value = res.metrics.get("final_val_acc")
-        if value is None:
-            raise RuntimeError("the run reported no validation accuracy (a split without validation classes cannot be tuned)")
-        return float(value)
-
     if done < trials:
-        study.optimize(objective, n_trials=None, timeout=timeout, catch=(RuntimeError,),
-                       callbacks=[optuna.study.MaxTrialsCallback(trials, states=states)])
-    finished = study.get_trials(deepcopy=False, states=states)
-    summary = {"study": name, "storage": storage, "trials": len(finished), "direction": "maximize",
-               "objective": "final validation accuracy"}
-    try:
-        best = study.best_trial
-        summary |= {"best_value": best.value, "best_trial": best.number, "params": best.params}
-    except ValueError:
-        summary |= {"params": {}}
-    out = Path(tuned_dir) / f"{name}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(summary, indent=2, sort_keys=True))
-    tracker.log_artifact(parent, out)
-    _save_plots(study, tracker, parent)
-    tracker.log_metrics(parent, {"best_val_acc": summary.get("best_value", float("nan")), "trials": len(finished)}, step=0)
-    tracker.end(parent, "FINISHED")
-    echo(f"study {name}: {len(finished)} finished trials (was {done}); best validation accuracy "
+        study.optimize(_objective(spec, tracker, device, space, parent, name, progress), n_trials=None, timeout=timeout,
+                       catch=(RuntimeError,), callbacks=[optuna.study.MaxTrialsCallback(trials, states=states)])
+    summary, out = _summarise(study, name, storage, tuned_dir, tracker, parent)
+    echo(f"study {name}: {summary['trials']} finished trials (was {done}); best validation accuracy "
          f"{100 * summary.get('best_value', float('nan')):.2f}% with {summary['params']} -> {out}")
     return summary
 
@@ -205,7 +216,7 @@ def apply_tuned(specs: list[RunSpec], tuned_dir: str | Path = TUNED_DIR) -> tupl
             out.append(s)
             continue
         best = json.loads(path.read_text()).get("params", {})
-        hp = dataclasses.asdict(algorithms.make_hparams(s.algorithm, **{**s.hparams, **best}))
+        hp = algorithms.make_hparams(s.algorithm, **{**s.hparams_dict(), **best})
         note = f"tuned hyperparameters from study {study_name(s)}"
         out.append(dataclasses.replace(s, hparams=hp, scale_note="; ".join(x for x in (s.scale_note, note) if x)))
     return out, sorted(set(missing))

@@ -7,12 +7,11 @@ source, model, setting, profile, scale), so reduced-scale runs never share a row
 paper-protocol runs, and two image folders (``imagefolder`` runs, told apart by their
 archive or folder name) never share a table. Significance against the baseline:
 
-* standard suite: a paired t-test on the seeds' final test accuracies (a seed fixes
-  the initialisation and the batch order for every algorithm), Welch's t-test where
-  the seed sets differ (baseline: ``standard``);
-* few-shot suite: a paired t-test over the fixed test episodes (each episode's accuracy
-  averaged over seeds; every algorithm saw the same episodes), baseline ``transfer``
-  unless ``--baseline`` names another.
+each suite's ``Style`` says which (``paired_by``): a paired t-test on the seeds' final
+test accuracies (a seed fixes the initialisation and the batch order for every
+algorithm; Welch's t-test where the seed sets differ), or a paired t-test over the fixed
+test episodes (each episode's accuracy averaged over seeds; every algorithm saw the
+same episodes). The baseline is the suite's unless ``--baseline`` names another.
 """
 from __future__ import annotations
 
@@ -24,9 +23,9 @@ from pathlib import Path
 import pandas as pd
 from scipy import stats
 
+from ..suites import get_suite
 from . import references
 
-BASELINES = {"standard": "standard", "fewshot": "transfer"}
 GROUP = ["dataset", "source", "model", "setting", "profile", "scale"]
 
 
@@ -61,7 +60,7 @@ def runs_frame(tracker, suite: str) -> tuple[pd.DataFrame, dict[str, int]]:
             left_out[status] = left_out.get(status, 0) + 1
             continue
         t, m = r.data.tags, r.data.metrics
-        acc = m.get("test_acc") if suite == "fewshot" else m.get("final_test_acc")
+        acc = m.get(get_suite(suite).style.test_metric)
         if acc is None:
             left_out["FINISHED without test metrics"] = left_out.get("FINISHED without test metrics", 0) + 1
             continue
@@ -86,9 +85,7 @@ def runs_frame(tracker, suite: str) -> tuple[pd.DataFrame, dict[str, int]]:
 
 def _paper(suite: str, row: pd.Series, algorithm: str):
     ds = references.paper_dataset(row["dataset"], row["paper_dataset"] or None)
-    if suite == "fewshot":
-        return references.lookup("fewshot", ds, row["model"], algorithm, "accuracy", row["setting"])
-    return references.lookup("standard", ds, row["model"], algorithm, "top1")
+    return get_suite(suite).reference(ds, row["model"], algorithm, row["setting"])
 
 
 def significance(suite: str, group: pd.DataFrame, algorithm: str, baseline: str, episode_acc) -> float:
@@ -96,7 +93,7 @@ def significance(suite: str, group: pd.DataFrame, algorithm: str, baseline: str,
     a, b = group[group.algorithm == algorithm], group[group.algorithm == baseline]
     if algorithm == baseline or a.empty or b.empty:
         return math.nan
-    if suite == "fewshot":
+    if get_suite(suite).style.paired_by == "episodes":
         ea, eb = episode_acc(a), episode_acc(b)
         if ea is None or eb is None or len(ea) != len(eb) or len(ea) < 2:
             return math.nan
@@ -155,17 +152,13 @@ def _fmt(x: float, spec: str = ".2f") -> str:
 
 
 def markdown(board: pd.DataFrame, suite: str, baseline: str, left_out: dict[str, int], command: str, reproduce: str | None = None) -> str:
-    test = ("paired t-test over the same test episodes (per-episode accuracy averaged over seeds)" if suite == "fewshot"
-            else "paired t-test over seeds (final test top-1; a seed fixes the initialisation and the batch order for "
-                 "every algorithm), Welch's t-test where the two algorithms' seeds differ")
+    style = get_suite(suite).style
     lines = [f"# Leaderboard: {suite} suite", "",
              f"Generated from MLflow by `{command}`; do not edit by hand.", ""]
     if reproduce:
         lines += [f"The runs: `{reproduce}`", ""]
-    spread = ("std: over seeds; 95% CI: over the test episodes (mean of the seeds' intervals)" if suite == "fewshot"
-              else "std: over seeds")
     lines += [
-             f"Spread: {spread}. Significance: {test}, against `{baseline}`. Relative cost: mean training time / `{baseline}`'s, same group.",
+             f"Spread: {style.spread}. Significance: {style.significance}, against `{baseline}`. Relative cost: mean training time / `{baseline}`'s, same group.",
              "Paper values are the papers' own numbers (`benchmark/data/paper_results.csv`); beside a reduced or quick-scale "
              "row they are for orientation only.", ""]
     if left_out:
@@ -179,14 +172,14 @@ def markdown(board: pd.DataFrame, suite: str, baseline: str, left_out: dict[str,
         seeds = sorted({int(x) for ss in g.seeds for x in ss.split()})
         lines += [f"Provenance: seeds {' '.join(map(str, seeds))}; commit(s) {' '.join(sorted(set(' '.join(g.commits).split())))}; "
                   f"first run {g.first_run.min()}; hardware {'; '.join(sorted(set(g.hardware)))}.", ""]
-        fewshot = suite == "fewshot"
-        head = ["algorithm", "n", "mean %", "std"] + (["95% CI"] if fewshot else []) + [
+        ci = style.interval_column
+        head = ["algorithm", "n", "mean %", "std"] + (["95% CI"] if ci else []) + [
             "paper %", "diff", f"p vs {baseline}", "rel. cost"]
         lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for _, r in g.iterrows():
-            spread = [_fmt(r["std"])] + ([_fmt(r["ci95"])] if fewshot else [])
+            spread = [_fmt(r["std"])] + ([_fmt(r["ci95"])] if ci else [])
             lines.append("| " + " | ".join([
-                r.algorithm, str(r.n), _fmt(r["mean"]), *spread, _fmt(r.paper, ".1f") if not fewshot else _fmt(r.paper),
+                r.algorithm, str(r.n), _fmt(r["mean"]), *spread, _fmt(r.paper, style.paper_format),
                 _fmt(r["diff"], "+.2f"), _fmt(r.p_vs_baseline, ".3g"), _fmt(r.relative_cost),
             ]) + " |")
         lines.append("")
@@ -203,7 +196,7 @@ def plot(board: pd.DataFrame, path: Path, suite: str) -> Path:
     fig, axes = plt.subplots(len(groups), 1, figsize=(8, 2.8 * len(groups)), squeeze=False)
     for ax, (key, g) in zip(axes[:, 0], groups):
         d = dict(zip(GROUP, key)) | {"paper_dataset": g.paper_dataset.iloc[0]}
-        err = g.ci95 if suite == "fewshot" else g["std"].fillna(0)
+        err = g.ci95 if get_suite(suite).style.interval_column else g["std"].fillna(0)
         x = range(len(g))
         ax.bar(x, g["mean"], yerr=err, capsize=3, alpha=0.8, label="ours (mean)")
         if g.paper.notna().any():
@@ -222,7 +215,7 @@ def plot(board: pd.DataFrame, path: Path, suite: str) -> Path:
 
 def build(tracker, suite: str, out: str | Path, baseline: str | None = None, command: str = "",
           reproduce: str | None = None) -> tuple[Path, pd.DataFrame, dict[str, int]]:
-    baseline = baseline or BASELINES[suite]
+    baseline = baseline or get_suite(suite).style.baseline
     df, left_out = runs_frame(tracker, suite)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -15,8 +15,8 @@ import torch
 import algorithms
 from datasets import ClassSplit, EpisodeSampler
 
-from .models import create_model
-from .provenance import hardware_summary
+from ..models import create_model
+from ..track.provenance import hardware_summary
 
 NAMES = ["maml", "fomaml", "reptile", "protonet"]
 

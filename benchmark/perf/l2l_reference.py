@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 import algorithms
 
-from .models import create_model
+from ..models import create_model
 
 
 def l2l_meta_gradient(model: torch.nn.Module, tasks, inner_lr: float, steps: int, first_order: bool) -> list[torch.Tensor]:

@@ -1,9 +1,10 @@
-"""One run = dataset x model x algorithm x seed, fully resolved."""
+"""One run = dataset x model x algorithm x seed (x few-shot setting), fully resolved."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -15,7 +16,7 @@ class RunSpec:
     model: str
     algorithm: str
     seed: int
-    hparams: dict[str, Any]  # everything the algorithm receives (optimiser included)
+    hparams: Any  # the algorithm's validated Hparams dataclass (algorithms.make_hparams), optimiser included
     epochs: int = 0
     batch_size: int = 0
     milestones: list[int] = field(default_factory=list)
@@ -38,34 +39,33 @@ class RunSpec:
     val_episodes: int | None = None
     val_every: int | None = None
     eval_seed: int = 0
+    # a label the suite derives from the fields above (``5-way 1-shot``); not part of the key
+    setting: str = ""
 
-    @property
-    def episodic(self) -> bool:
-        return self.ways is not None
-
-    @property
-    def setting(self) -> str:
-        """``5-way 1-shot`` in the few-shot suite (the references' setting column), else ''."""
-        return f"{self.ways}-way {self.shots}-shot" if self.episodic else ""
+    def hparams_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.hparams) if dataclasses.is_dataclass(self.hparams) else dict(self.hparams)
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = dataclasses.asdict(self)
+        d["hparams"] = self.hparams_dict()
+        return d
 
     def key(self) -> str:
         """Identity of the experiment (not of the hardware it runs on): a hash of the config."""
         d = self.to_dict()
-        d.pop("download", None)
+        for derived in ("download", "setting"):
+            d.pop(derived, None)
         raw = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
     @property
     def run_name(self) -> str:
-        if self.episodic:
-            return f"{self.dataset}-{self.model}-{self.algorithm}-{self.ways}w{self.shots}s-s{self.seed}"
-        return f"{self.dataset}-{self.model}-{self.algorithm}-s{self.seed}"
+        short = self.setting.replace("-way ", "w").replace("-shot", "s").replace(" ", "")
+        return "-".join([self.dataset, self.model, self.algorithm] + ([short] if short else []) + [f"s{self.seed}"])
 
     def flat_params(self) -> dict[str, str]:
-        """Every resolved hyperparameter as MLflow params."""
+        """Every resolved hyperparameter as MLflow params (``hp.<name>``: the same names as
+        ``--set``, the search spaces and the algorithm's Hparams)."""
         out: dict[str, str] = {}
         for k, v in self.to_dict().items():
             if k == "hparams":

@@ -1,0 +1,13 @@
+"""The errors the algorithms package raises (a leaf module: everything may import it)."""
+from __future__ import annotations
+
+
+class UnknownAlgorithmError(KeyError):
+    """Raised for a name that is not registered; the message lists the valid ones."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class BadHyperparameterError(ValueError):
+    """Raised for an unknown or invalid hyperparameter of a known algorithm."""

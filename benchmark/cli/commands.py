@@ -1,0 +1,252 @@
+"""What each command does, in terms of plan -> run -> track -> report."""
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from .parser import EXIT_BAD_INPUT
+
+
+def fail(message: str, code: int = EXIT_BAD_INPUT) -> int:
+    print(f"benchmark: error: {message}", file=sys.stderr)
+    return code
+
+
+def parse_value(v: str):
+    low = v.lower()
+    if low in ("true", "false"):
+        return low == "true"
+    for cast in (int, float):
+        try:
+            return cast(v)
+        except ValueError:
+            pass
+    return v
+
+
+def _set_values(items: list[str]) -> dict:
+    hp = {}
+    for item in items:
+        if "=" not in item:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        hp[k.strip()] = parse_value(v.strip())
+    return hp
+
+
+def _shard(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    try:
+        i, n = (int(v) for v in text.split("/"))
+        if not 1 <= i <= n:
+            raise ValueError
+        return i, n
+    except ValueError:
+        raise ValueError(f"--shard expects I/N with 1 <= I <= N, got {text!r}") from None
+
+
+def overrides_from(args):
+    from ..plan import Overrides
+
+    if args.data_root:
+        args.data_root = os.path.abspath(os.path.expanduser(args.data_root))  # the same data, the same config key
+    return Overrides(
+        datasets=args.dataset, models=args.model, algorithms=args.algorithm, seeds=args.seeds,
+        epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
+        train_per_class=args.train_per_class, data_root=args.data_root, download=args.download,
+        val_fraction=args.val_fraction, hparams=_set_values(args.set), ways=args.ways, shots=args.shots, queries=args.queries,
+        meta_iterations=args.meta_iterations, meta_batch=args.meta_batch, test_episodes=args.test_episodes,
+    )
+
+
+def plan(args):
+    """(specs, device, profile, shard, total) from run/tune flags; ValueError for bad input."""
+    from ..plan import build_plan
+    from ..suites import get_suite
+    from ..track.provenance import resolve_device
+
+    profile = args.profile or get_suite(args.suite).default_profile
+    if getattr(args, "resume", False) and getattr(args, "force", False):
+        raise ValueError("--resume and --force contradict each other; use one")
+    shard = _shard(getattr(args, "shard", None))
+    specs = build_plan(args.suite, profile, overrides_from(args))
+    device = resolve_device(args.device)
+    if not specs:
+        raise ValueError("the selection is empty: no (dataset, model, algorithm, seed) to run")
+    total = len(specs)
+    if shard:
+        specs = [s for j, s in enumerate(specs) if j % shard[1] == shard[0] - 1]
+        if not specs:
+            raise ValueError(f"shard {shard[0]}/{shard[1]} of {total} runs is empty")
+    return specs, device, profile, shard, total
+
+
+def check_data(specs, cache) -> int | None:
+    """Load every dataset before creating any MLflow run, so a missing dataset is one clear line."""
+    import datasets
+
+    try:
+        cache.check(specs)
+    except (datasets.DataError, ValueError) as e:
+        return fail(str(e))
+    return None
+
+
+def cmd_list(args) -> int:
+    import algorithms
+    import datasets
+
+    from ..models import list_models
+    from ..suites import SUITES
+
+    print("algorithms:")
+    for name in algorithms.available():
+        cls = algorithms.get_class(name)
+        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        print(f"  {name:<12} [{cls.consumes}] {doc}")
+    print("datasets:")
+    for name, desc in datasets.describe().items():
+        print(f"  {name:<14} {desc}")
+    print("models:")
+    print("  " + ", ".join(list_models()))
+    print("suites and profiles:")
+    for sname, suite in SUITES.items():
+        for prof, desc in suite.descriptions.items():
+            default = " (default)" if prof == suite.default_profile else ""
+            print(f"  --suite {sname} --profile {prof}{default}: {desc}")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    if args.all_algorithms and args.algorithm:
+        return fail("--all-algorithms tunes every algorithm of the profile; drop --algorithm")
+    if args.trials < 1:
+        return fail(f"--trials must be >= 1, got {args.trials}")
+    if args.heartbeat < 1:
+        return fail(f"--heartbeat must be >= 1 second, got {args.heartbeat}")
+    try:
+        specs, device, _, _, _ = plan(args)
+    except ValueError as e:
+        return fail(str(e))
+    from ..run.data import DataCache
+
+    if (code := check_data(specs, DataCache())) is not None:
+        return code
+    from ..track.tracking import Tracker
+    from ..tune.tuning import study_name, tune
+
+    studies = {}
+    for s in specs:  # one study per configuration; trials use the first seed
+        studies.setdefault(study_name(s), s)
+    tracker = Tracker(args.tracking_uri, args.experiment or f"{args.suite}-tuning")
+    print(f"tuning {len(studies)} studies x {args.trials} trials (equal budget) on {args.storage}; trials tracked in "
+          f"{tracker.uri} (experiment {tracker.experiment!r})", flush=True)
+    for s in studies.values():
+        tune(s, tracker, device, args.trials, args.timeout, args.storage, args.sampler_seed, args.tuned_dir,
+             progress=not args.no_progress, worker=args.worker, heartbeat=args.heartbeat)
+    return 0
+
+
+def _prepare_run(args):
+    """Plan, apply tuned parameters, load the data; (specs, device, profile, shard, total,
+    cache) or an exit code."""
+    import algorithms
+
+    from ..run.data import DataCache
+
+    try:
+        specs, device, profile, shard, total = plan(args)
+        if args.tuned:
+            from ..tune.tuning import apply_tuned
+
+            specs, missing = apply_tuned(specs, args.tuned_dir)
+            if missing:
+                return fail(f"no tuned parameters for study {missing[0]} in {args.tuned_dir}/ "
+                            f"({len(missing)} missing); run `python -m benchmark tune` with the same selection first")
+    except (ValueError, algorithms.BadHyperparameterError) as e:
+        return fail(str(e))
+    cache = DataCache()
+    if (code := check_data(specs, cache)) is not None:
+        return code
+    return specs, device, profile, shard, total, cache
+
+
+def cmd_run(args) -> int:
+    import datasets
+
+    prepared = _prepare_run(args)
+    if isinstance(prepared, int):
+        return prepared
+    specs, device, profile, shard, total, cache = prepared
+    from ..report.console import comparison_plots, tables
+    from ..run.runner import Terminated, install_signal_handlers, run_grid
+    from ..track.provenance import hardware_summary
+    from ..track.tracking import Tracker
+
+    tracker = Tracker(args.tracking_uri, args.experiment or args.suite)
+    print(f"suite {args.suite}, profile {profile}: {len(specs)} runs" + (f" (shard {shard[0]}/{shard[1]} of {total})" if shard else "")
+          + f" on {hardware_summary(device)}; tracking {tracker.uri} (experiment {tracker.experiment!r})", flush=True)
+    install_signal_handlers()
+    try:
+        results = run_grid(specs, tracker, device, progress=not args.no_progress, cache=cache,
+                           checkpoint_dir=args.checkpoint_dir, force=args.force)
+    except KeyboardInterrupt:
+        return fail("interrupted; the run in progress is marked KILLED, finished runs are kept", 130)
+    except Terminated:
+        return fail("terminated; the run in progress is marked KILLED, finished runs are kept", 143)
+    except datasets.DataError as e:
+        return fail(str(e))
+    print()
+    print(tables(results))
+    for line in comparison_plots(results, Path(args.out)):
+        print(line)
+    failed = [r for r in results if r.status != "FINISHED"]
+    if failed:
+        print(f"\n{len(failed)} of {len(results)} runs failed:", file=sys.stderr)
+        for r in failed:
+            print(f"  {r.spec.run_name}: {r.error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_perf(args) -> int:
+    from ..suites import get_suite
+    from ..track.provenance import resolve_device
+
+    try:
+        return get_suite(args.suite).perf(args, resolve_device(args.device))
+    except ValueError as e:
+        return fail(str(e))
+
+
+def cmd_ui(args) -> int:
+    from ..track.ui import start, stop
+
+    try:
+        proc, url = start(args.tracking_uri, args.port)
+    except RuntimeError as e:
+        return fail(f"{e}; try another --port")
+    print(f"MLflow UI: {url}  (tracking store {args.tracking_uri or 'sqlite:///mlflow.db'}; Ctrl-C stops it)", flush=True)
+    try:
+        proc.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stop(proc)
+    return 0
+
+
+def cmd_leaderboard(args, argv) -> int:
+    from ..report.leaderboard import build
+    from ..track.tracking import Tracker
+
+    tracker = Tracker(args.tracking_uri, args.experiment or args.suite)
+    command = "python -m benchmark " + shlex.join(argv if argv is not None else sys.argv[1:])
+    md, board, left_out = build(tracker, args.suite, args.out, args.baseline, command, args.reproduce)
+    if left_out:
+        print("left out " + ", ".join(f"{n} {k}" for k, n in sorted(left_out.items())) + " run(s)")
+    print(f"{len(board)} rows from {tracker.uri} -> {md}")
+    return 0

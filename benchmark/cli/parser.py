@@ -1,0 +1,115 @@
+"""The command line: one small function per command's flags."""
+from __future__ import annotations
+
+import argparse
+
+from ..suites import SUITES
+
+EXIT_BAD_INPUT = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse prints usage + error; we print one line
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def nonneg_int(v: str) -> int:
+    try:
+        return int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {v!r}") from None
+
+
+def _grid_flags(r: argparse.ArgumentParser) -> None:
+    """The selection and protocol flags that `run` and `tune` share."""
+    r.add_argument("--suite", default="standard", help=" or ".join(SUITES))
+    r.add_argument("--profile", default=None, help="the suite's profile (default quick); `list` shows them all")
+    r.add_argument("--dataset", nargs="+", help="override the profile's dataset(s)")
+    r.add_argument("--model", nargs="+", help="override the profile's model(s)")
+    r.add_argument("--algorithm", nargs="+", help="override the profile's algorithm(s)")
+    r.add_argument("--seeds", nargs="+", type=nonneg_int, help="seeds (default: the profile's)")
+    r.add_argument("--epochs", type=nonneg_int, help="epochs per run (milestones scale with it)")
+    r.add_argument("--max-steps", type=nonneg_int, help="stop each run after this many optimiser steps")
+    r.add_argument("--batch-size", type=nonneg_int)
+    r.add_argument("--train-per-class", type=nonneg_int, help="reduced scale: at most this many training images per class")
+    r.add_argument("--val-fraction", type=float, default=0.1, help="validation share carved from the training data")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="algorithm hyperparameter, e.g. --set eta=0.5")
+    r.add_argument("--ways", nargs="+", type=nonneg_int, help="few-shot: N of N-way (several allowed)")
+    r.add_argument("--shots", nargs="+", type=nonneg_int, help="few-shot: K of K-shot (several allowed)")
+    r.add_argument("--queries", type=nonneg_int, help="few-shot: query images per class")
+    r.add_argument("--meta-iterations", type=nonneg_int, help="few-shot: meta-training iterations")
+    r.add_argument("--meta-batch", type=nonneg_int, help="few-shot: tasks per meta-iteration")
+    r.add_argument("--test-episodes", type=nonneg_int, help="few-shot: fixed test episodes (default: the profile's)")
+    r.add_argument("--data-root", help="dataset folder (or archive for imagefolder); default ./data")
+    r.add_argument("--download", action="store_true", help="download the dataset if it is missing (needs a network)")
+    r.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
+    r.add_argument("--experiment", help="MLflow experiment name (default: the suite name)")
+    r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    r.add_argument("--out", default="results", help="folder for comparison plots")
+    r.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def _run_flags(r: argparse.ArgumentParser) -> None:
+    r.add_argument("--resume", action="store_true", help="the default, spelled out: skip finished runs, continue interrupted ones")
+    r.add_argument("--force", action="store_true", help="rerun every run from scratch (ignore finished runs and checkpoints)")
+    r.add_argument("--shard", metavar="I/N", help="run only the I-th of N deterministic slices of the grid (1-based)")
+    r.add_argument("--checkpoint-dir", default="checkpoints", help="where per-run checkpoints live (default ./checkpoints)")
+    r.add_argument("--tuned", action="store_true", help="use the best parameters of `tune` (tuned/<study>.json)")
+    r.add_argument("--tuned-dir", default="tuned")
+
+
+def _tune_flags(t: argparse.ArgumentParser) -> None:
+    t.add_argument("--trials", type=nonneg_int, required=True, help="finished trials per study (equal for every algorithm)")
+    t.add_argument("--timeout", type=float, help="seconds per study")
+    t.add_argument("--storage", default="sqlite:///optuna.db", help="Optuna storage (RDB URL, or a .log journal file)")
+    t.add_argument("--sampler-seed", type=int, default=0)
+    t.add_argument("--worker", type=nonneg_int, default=0, help="this worker's number when several share one study")
+    t.add_argument("--heartbeat", type=nonneg_int, default=30,
+                   help="seconds between a trial's heartbeats (RDB storages); a trial silent for 3 heartbeats is failed as stale")
+    t.add_argument("--all-algorithms", action="store_true", help="equal-budget mode: every algorithm of the suite/profile")
+    t.add_argument("--tuned-dir", default="tuned")
+
+
+def _leaderboard_flags(lb: argparse.ArgumentParser) -> None:
+    lb.add_argument("--suite", default="standard", choices=list(SUITES))
+    lb.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
+    lb.add_argument("--experiment", help="MLflow experiment (default: the suite name)")
+    lb.add_argument("--baseline", help="baseline algorithm for the significance test (default: the suite's: "
+                    + ", ".join(f"{n}: {s.style.baseline}" for n, s in SUITES.items()) + ")")
+    lb.add_argument("--out", default="leaderboards", help="output folder (default leaderboards/)")
+    lb.add_argument("--reproduce", help="the command that produced the runs, written into the tables' header")
+
+
+def _perf_flags(f: argparse.ArgumentParser) -> None:
+    f.add_argument("--suite", default="standard", choices=list(SUITES))
+    f.add_argument("--model", default="cnet2", help="standard: cnet2; fewshot: conv4-64")
+    f.add_argument("--ways", type=nonneg_int, default=5, help="fewshot")
+    f.add_argument("--shots", type=nonneg_int, default=1, help="fewshot")
+    f.add_argument("--queries", type=nonneg_int, default=15, help="fewshot")
+    f.add_argument("--meta-batch", type=nonneg_int, default=32, help="fewshot")
+    f.add_argument("--batch-size", type=nonneg_int, default=128)
+    f.add_argument("--image-size", type=nonneg_int, default=32)
+    f.add_argument("--classes", type=nonneg_int, default=10)
+    f.add_argument("--steps", type=nonneg_int, default=5, help="timed steps per algorithm per round")
+    f.add_argument("--rounds", type=nonneg_int, default=3, help="interleaved rounds (the median is reported)")
+    f.add_argument("--algorithm", nargs="+")
+    f.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
+    f.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="benchmark", description="Comparative meta-learning benchmark suite")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    run_p = sub.add_parser("run", help="run a suite's grid of (dataset, model, algorithm, seed)")
+    _grid_flags(run_p)
+    _run_flags(run_p)
+    tune_p = sub.add_parser("tune", help="Optuna: tune each algorithm's hyperparameters on validation accuracy")
+    _grid_flags(tune_p)
+    _tune_flags(tune_p)
+    sub.add_parser("list", help="list algorithms, datasets, models, suites and profiles")
+    ui = sub.add_parser("ui", help="start the MLflow UI on the tracking store (127.0.0.1) and print its URL")
+    ui.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
+    ui.add_argument("--port", type=nonneg_int, default=5000)
+    _leaderboard_flags(sub.add_parser("leaderboard", help="tables with spread, significance and provenance from the MLflow runs"))
+    _perf_flags(sub.add_parser("perf", help="cost benchmark: step time and peak memory relative to standard"))
+    return p

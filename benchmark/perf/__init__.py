@@ -1,0 +1,1 @@
+"""Perf: cost and throughput benchmarks (commands, not timed tests)."""

@@ -1,0 +1,6 @@
+"""Plan: (suite, profile, overrides) -> fully resolved runs (``RunSpec``)."""
+from .build import build_plan, resolve_hparams
+from .overrides import Overrides, PlanError, validate
+from .spec import RunSpec
+
+__all__ = ["Overrides", "PlanError", "RunSpec", "build_plan", "resolve_hparams", "validate"]

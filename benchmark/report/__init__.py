@@ -1,0 +1,1 @@
+"""Report: console tables, leaderboards, plots, the papers' numbers."""

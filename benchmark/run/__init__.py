@@ -1,0 +1,1 @@
+"""Run: execute planned runs with the one training loop, under tracking."""

@@ -1,0 +1,238 @@
+"""Execute runs: load data once, train (``loop.train`` with the suite's session),
+track. One run = dataset x model x algorithm x seed (x setting). Every run is an MLflow
+run that ends FINISHED, FAILED or KILLED; a failure is reported in one line and the rest
+of the grid carries on.
+"""
+from __future__ import annotations
+
+import signal
+import tempfile
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+import datasets
+
+from ..plan import RunSpec
+from ..suites import get_suite
+from ..track import provenance
+from . import checkpoint
+from .checkpoint import CorruptCheckpointError
+from .data import DataCache
+from .loop import DivergenceError, train
+
+
+class Terminated(BaseException):
+    """Raised in the main thread on SIGTERM, so runs end KILLED like on Ctrl-C."""
+
+
+class StopRun(BaseException):
+    """Raised by an ``on_progress`` callback to stop a run early (a pruned tuning trial);
+    the MLflow run ends KILLED with the tag ``stopped``."""
+
+
+@dataclass
+class RunResult:
+    spec: RunSpec
+    status: str
+    metrics: dict[str, float] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    run_id: str | None = None
+    error: str | None = None
+    wall_time: float = 0.0
+
+
+def _on_term(signum, frame):  # pragma: no cover - exercised by subprocess tests
+    raise Terminated(f"signal {signum}")
+
+
+def install_signal_handlers() -> None:
+    signal.signal(signal.SIGTERM, _on_term)
+
+
+def run_tags(spec: RunSpec, device: torch.device, extra: dict[str, str] | None = None) -> dict[str, str]:
+    return {
+        "suite": spec.suite, "profile": spec.profile, "scale": spec.scale, "scale_note": spec.scale_note,
+        "dataset": spec.dataset, "model": spec.model, "algorithm": spec.algorithm, "seed": str(spec.seed),
+        "setting": spec.setting, "config_key": spec.key(), "git_commit": provenance.git_commit(),
+        **provenance.hardware(device), **(extra or {}),
+    }
+
+
+def _open(spec: RunSpec, tracker, device, ckpt: Path | None, force: bool, result: RunResult, extra_tags) -> dict | None:
+    """Start (or reopen, when a checkpoint names it) the MLflow run; return the checkpoint
+    state to resume from. A corrupt checkpoint fails the run (``result.status``)."""
+    resume = None
+    if ckpt and force:
+        checkpoint.remove(ckpt)
+    if ckpt and ckpt.is_file():
+        try:
+            resume = checkpoint.load(ckpt)
+        except CorruptCheckpointError as e:
+            result.status, result.error = "FAILED", str(e)
+            if tracker:
+                result.run_id = tracker.start(spec.run_name, spec.flat_params(), {"config_key": spec.key(), "error": str(e)})
+            return None
+    if resume and tracker and resume.get("run_id") and tracker.reopen(resume["run_id"]):
+        result.run_id = resume["run_id"]
+        tracker.set_tags(result.run_id, {"resumed_from": str(resume["position"]["round"])})
+    elif tracker:
+        result.run_id = tracker.start(spec.run_name, spec.flat_params(), run_tags(spec, device, extra_tags))
+    if resume:
+        result.history = list(resume["history"])
+    return resume
+
+
+def _train(spec: RunSpec, tracker, device, cache: DataCache, result: RunResult, progress: bool, resume: dict | None,
+           ckpt: Path | None, on_progress) -> None:
+    suite = get_suite(spec.suite)
+    data = cache.get(spec)
+    if tracker:
+        tracker.set_tags(result.run_id, suite.data_tags(spec, data))
+
+    def on_record(rnd: int, rec: dict[str, float]) -> None:
+        result.history.append(rec)
+        if tracker:
+            tracker.log_metrics(result.run_id, {k: v for k, v in rec.items() if k != suite.unit}, step=rnd)
+        if on_progress:
+            on_progress(rnd, rec)
+
+    def on_checkpoint(state: dict) -> None:
+        if ckpt:
+            checkpoint.save(ckpt, {**state, "run_id": result.run_id or ""})
+
+    session = suite.session(spec, data, device)
+    result.metrics = train(session, spec.run_name, on_record, progress, resume, on_checkpoint)
+    result.status = "FINISHED"
+
+
+def execute(
+    spec: RunSpec, tracker, device: torch.device, cache: DataCache, progress: bool = True,
+    checkpoint_dir: str | Path | None = None, force: bool = False,
+    on_progress: Callable[[int, dict[str, float]], None] | None = None, extra_tags: dict[str, str] | None = None,
+) -> RunResult:
+    """Run one spec under MLflow tracking; never leaves the MLflow run RUNNING.
+
+    With ``checkpoint_dir``, the run checkpoints at every evaluation point and continues
+    from an existing checkpoint into the same MLflow run, unless ``force``."""
+    t_start = time.perf_counter()
+    result = RunResult(spec=spec, status="RUNNING")
+    ckpt = checkpoint.path_for(checkpoint_dir, spec.key()) if checkpoint_dir else None
+    resume = _open(spec, tracker, device, ckpt, force, result, extra_tags)
+    if result.status == "FAILED":
+        _close(tracker, result, t_start)
+        return result
+    try:
+        _train(spec, tracker, device, cache, result, progress, resume, ckpt, on_progress)
+    except StopRun as e:
+        result.status, result.error = "KILLED", f"stopped: {e}"
+        if tracker:
+            tracker.set_tags(result.run_id, {"stopped": str(e)})
+        _remove(ckpt)
+        _close(tracker, result, t_start)
+        raise
+    except (KeyboardInterrupt, Terminated) as e:
+        result.status, result.error = "KILLED", f"interrupted ({type(e).__name__})"
+        _close(tracker, result, t_start)
+        raise
+    except DivergenceError as e:
+        result.status, result.error = "FAILED", f"diverged: {e}"
+        _remove(ckpt)  # resuming would diverge again
+    except datasets.DataError:
+        _close(tracker, result, t_start, status="FAILED", error_text=traceback.format_exc())
+        raise
+    except Exception as e:  # the grid carries on; the traceback is kept as an artifact
+        result.status, result.error = "FAILED", f"{type(e).__name__}: {e}"
+        _close(tracker, result, t_start, error_text=traceback.format_exc())
+        return result
+    if result.status == "FINISHED":
+        _remove(ckpt)
+    _close(tracker, result, t_start)
+    return result
+
+
+def _remove(ckpt: Path | None) -> None:
+    if ckpt:
+        checkpoint.remove(ckpt)
+
+
+def _log_results(tracker, result: RunResult, error_text: str | None) -> None:
+    rid, spec = result.run_id, result.spec
+    per_episode = result.metrics.pop("test_episode_acc", None)
+    if per_episode is not None:
+        tracker.log_json(rid, per_episode, "test_episode_acc.json")
+    numeric = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
+    tracker.log_metrics(rid, {**numeric, "wall_time_s": result.wall_time}, step=0)
+    text = {k: str(v) for k, v in result.metrics.items() if not isinstance(v, (int, float))}
+    if text:
+        tracker.set_tags(rid, text)
+    tracker.log_json(rid, spec.to_dict(), "config.json")
+    tracker.log_json(rid, {"status": result.status, "error": result.error, **result.metrics, "wall_time_s": result.wall_time}, "metrics.json")
+    if result.history:
+        tracker.log_json(rid, result.history, "history.json")
+        with tempfile.TemporaryDirectory() as d:
+            path = get_suite(spec.suite).plot_history(result.history, f"{spec.run_name} ({spec.scale})", Path(d) / "training_curves.png")
+            tracker.log_artifact(rid, path)
+    if error_text:
+        tracker.log_text(rid, error_text, "traceback.txt")
+    if result.error:
+        tracker.set_tags(rid, {"error": result.error[:5000]})
+
+
+def _close(tracker, result: RunResult, t_start: float, status: str | None = None, error_text: str | None = None) -> None:
+    result.wall_time = time.perf_counter() - t_start
+    if status:
+        result.status = status
+    if not tracker or result.run_id is None:
+        return
+    try:
+        _log_results(tracker, result, error_text)
+    finally:
+        tracker.end(result.run_id, result.status if result.status in ("FINISHED", "FAILED", "KILLED") else "FAILED")
+
+
+def finished_result(spec: RunSpec, run, tracker) -> RunResult:
+    """A RunResult rebuilt from a FINISHED MLflow run (for skipped runs' tables and plots)."""
+    try:
+        history = tracker.load_json_artifact(run.info.run_id, "history.json")
+    except Exception:
+        history = []
+    metrics = dict(run.data.metrics)
+    if "test_episodes_fingerprint" in run.data.tags:
+        metrics["test_episodes_fingerprint"] = run.data.tags["test_episodes_fingerprint"]
+    return RunResult(spec=spec, status="FINISHED", metrics=metrics, history=history, run_id=run.info.run_id,
+                     wall_time=metrics.get("wall_time_s", 0.0))
+
+
+def run_grid(
+    specs: list[RunSpec], tracker, device: torch.device, progress: bool = True,
+    echo: Callable[[str], None] = print, cache: DataCache | None = None,
+    checkpoint_dir: str | Path | None = None, force: bool = False,
+) -> list[RunResult]:
+    """Run every spec; unless ``force``, a spec whose resolved configuration already has a
+    FINISHED run is skipped (its results are reused) and an interrupted one continues
+    from its checkpoint."""
+    cache = cache or DataCache()
+    results = []
+    done = tracker.finished_by_key() if (tracker and not force) else {}
+    skipped = 0
+    for i, spec in enumerate(specs, 1):
+        if spec.key() in done:
+            res = finished_result(spec, done[spec.key()], tracker)
+            results.append(res)
+            skipped += 1
+            echo(f"[{i}/{len(specs)}] {spec.run_name}: already finished (run {res.run_id[:8]}), skipped")
+            continue
+        res = execute(spec, tracker, device, cache, progress=progress, checkpoint_dir=checkpoint_dir, force=force)
+        results.append(res)
+        if res.status == "FINISHED":
+            echo(f"[{i}/{len(specs)}] {spec.run_name}: {get_suite(spec.suite).headline(res.metrics)} in {res.wall_time:.1f} s")
+        else:
+            echo(f"[{i}/{len(specs)}] {spec.run_name}: {res.status}: {res.error}")
+    if skipped:
+        echo(f"skipped {skipped} of {len(specs)} runs that had already finished with the same configuration (--force reruns them)")
+    return results

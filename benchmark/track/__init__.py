@@ -1,0 +1,1 @@
+"""Track: MLflow (the only place that imports it), provenance, the MLflow UI."""

@@ -1,0 +1,1 @@
+"""Tune: Optuna studies (the only place that imports optuna)."""

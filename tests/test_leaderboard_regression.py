@@ -1,0 +1,26 @@
+"""The leaderboards regenerate with the same rows from the same runs: each suite's table
+is built from a small fixed run set (``leaderboard_runs``) and compared with the stored
+expected table (``tests/data/leaderboard``, made before the suites were refactored)."""
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from benchmark.report.leaderboard import build
+from benchmark.track.tracking import Tracker
+
+from .leaderboard_runs import populate_fewshot, populate_standard
+
+EXPECTED = Path(__file__).parent / "data" / "leaderboard"
+
+
+@pytest.mark.parametrize("suite,populate", [("standard", populate_standard), ("fewshot", populate_fewshot)])
+def test_leaderboard_matches_the_stored_table(tmp_path, suite, populate):
+    tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", suite)
+    populate(tracker)
+    md, board, _ = build(tracker, suite, tmp_path / "lb", None, "python -m benchmark leaderboard", None)
+    assert md.read_text() == (EXPECTED / f"{suite}.md").read_text()
+    got = pd.read_csv(tmp_path / "lb" / f"{suite}.csv")
+    want = pd.read_csv(EXPECTED / f"{suite}.csv")
+    pd.testing.assert_frame_equal(got, want)
+    assert (tmp_path / "lb" / f"{suite}.png").is_file()
