@@ -1,0 +1,99 @@
+"""Seed-level statistics (benchmark/report/stats.py): false-positive rate under the null,
+interval coverage, Holm's family-wise control, and known answers from scipy. Fast:
+vectorised numpy, no training."""
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from benchmark.report import stats
+
+S, E = 5, 600  # seeds, shared test episodes
+SIGMA_SEED, SIGMA_ALGO_EPISODE, SIGMA_NOISE = 0.015, 0.04, 0.10  # accuracy units
+
+
+def simulate(rng, tables: int, delta: float = 0.0, algorithms: int = 2) -> np.ndarray:
+    """(tables, algorithms, seeds, episodes) accuracies: a common episode difficulty, a
+    per-algorithm seed effect (a training run's luck), an algorithm x episode effect shared
+    by the seeds, and noise; algorithm 1 is better by ``delta`` in the population."""
+    difficulty = rng.normal(0, 0.1, (tables, 1, 1, E))
+    seed = rng.normal(0, SIGMA_SEED, (tables, algorithms, S, 1))
+    algo_episode = rng.normal(0, SIGMA_ALGO_EPISODE, (tables, algorithms, 1, E))
+    noise = rng.normal(0, SIGMA_NOISE, (tables, algorithms, S, E))
+    acc = 0.6 + difficulty + seed + algo_episode + noise
+    acc[:, 1] += delta
+    return acc
+
+
+def test_seed_level_test_keeps_its_false_positive_rate_under_the_null():
+    acc = simulate(np.random.default_rng(0), 1000)
+    per_seed = acc.mean(3)  # (tables, algorithms, seeds)
+    p = sps.ttest_1samp(per_seed[:, 1] - per_seed[:, 0], 0.0, axis=1).pvalue
+    assert 0.03 <= np.mean(p < 0.05) <= 0.065
+
+
+def test_the_old_episode_level_test_fails_the_same_check():
+    """Why it was replaced: 600 episodes of the same trained models are not replicates of
+    training; pairing over episodes ignores the seed-to-seed variance."""
+    acc = simulate(np.random.default_rng(0), 1000)
+    per_episode = acc.mean(2)  # (tables, algorithms, episodes): averaged over seeds
+    p = sps.ttest_rel(per_episode[:, 1], per_episode[:, 0], axis=1).pvalue
+    assert np.mean(p < 0.05) > 0.3
+
+
+def test_two_level_interval_covers_the_true_difference():
+    rng = np.random.default_rng(1)
+    delta = 0.02
+    acc = simulate(rng, 1000, delta=delta)
+    covered = 0
+    for t in range(len(acc)):
+        c = stats.two_level(acc[t, 1], acc[t, 0], draws=300, seed=t)
+        covered += c.lo <= delta <= c.hi
+    assert 0.92 <= covered / len(acc) <= 0.98
+
+
+def test_paired_t_interval_covers_the_true_difference():
+    rng = np.random.default_rng(2)
+    d = rng.normal(0.01, 0.02, (1000, S))
+    covered = np.mean([lo <= 0.01 <= hi for _, lo, hi in (stats.t_interval(x) for x in d)])
+    assert 0.92 <= covered <= 0.98
+
+
+def test_holm_controls_the_family_wise_rate_for_five_comparisons():
+    acc = simulate(np.random.default_rng(3), 1000, algorithms=6)  # algorithm 0 is the baseline; all equal
+    per_seed = acc.mean(3)
+    p = sps.ttest_1samp(per_seed[:, 1:] - per_seed[:, :1], 0.0, axis=2).pvalue  # (tables, 5)
+    unadjusted = np.mean((p < 0.05).any(1))
+    adjusted = np.mean([min(stats.holm(list(row))) < 0.05 for row in p])
+    assert unadjusted > 0.12 and adjusted <= 0.06
+
+
+def test_known_answers_from_scipy():
+    a = np.array([71.2, 69.8, 73.1, 70.4, 72.0])
+    b = np.array([70.1, 69.9, 71.0, 69.2, 70.7])
+    c = stats.paired(a, b)
+    assert c.p == pytest.approx(sps.ttest_rel(a, b).pvalue, rel=1e-12)
+    ci = sps.ttest_rel(a, b).confidence_interval(0.95)
+    assert (c.lo, c.hi) == (pytest.approx(ci.low), pytest.approx(ci.high))
+    ref = sps.permutation_test((a, b), lambda x, y: np.mean(x - y), permutation_type="samples", n_resamples=math.inf)
+    assert c.p_perm == pytest.approx(ref.pvalue)
+    assert stats.holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert stats.holm([0.5, math.nan]) == [0.5, math.nan] or math.isnan(stats.holm([0.5, math.nan])[1])
+
+
+def test_detectable_difference_and_seeds_needed_agree_with_power():
+    sd = 1.0
+    mde = stats.detectable(sd, 5)
+    assert stats.power(mde, sd, 5) == pytest.approx(0.8, abs=1e-6)
+    n = stats.seeds_needed(0.5, sd)
+    assert stats.power(0.5, sd, int(n)) >= 0.8 > stats.power(0.5, sd, int(n) - 1)
+    assert stats.detectable(sd, 10) < mde  # more seeds detect smaller differences
+
+
+def test_verdicts():
+    better = stats.paired(np.array([2.0, 2.1, 1.9, 2.2]), np.zeros(4))
+    assert stats.verdict(better, better.p) == "better"
+    assert stats.verdict(better, 0.2) == "no evidence"
+    few = stats.paired(np.array([2.0, 2.1]), np.zeros(2))
+    assert stats.verdict(few, few.p).startswith("too few seeds")
