@@ -25,7 +25,14 @@ def test_fewshot_run_scores_every_algorithm_on_the_same_episodes(tmp_path, monke
     from mlflow.tracking import MlflowClient
 
     c = MlflowClient(tracking_uri=uri)
-    runs = c.search_runs([c.get_experiment_by_name("fewshot").experiment_id])
+    everything = c.search_runs([c.get_experiment_by_name("fewshot").experiment_id])
+    parents = [r for r in everything if r.data.tags.get("grid_parent") == "1"]
+    runs = [r for r in everything if r not in parents]
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in runs)  # nested under the grid
+    artifacts = {a.path for a in c.list_artifacts(parents[0].info.run_id)}
+    assert {"fewshot.md", "fewshot.png", "fewshot-runs.csv.gz", "fewshot-episodes.csv.gz"} <= artifacts
+    assert c.get_experiment_by_name("fewshot").tags["mlflow.experimentKind"] == "custom_model_development"
     assert {r.data.tags["algorithm"] for r in runs} == set(algorithms.available("episodes"))
     assert all(r.info.status == "FINISHED" for r in runs)
     assert len({r.data.tags["test_episodes_fingerprint"] for r in runs}) == 1

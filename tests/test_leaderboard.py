@@ -19,12 +19,13 @@ def test_standard_leaderboard_from_runs(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "left out 1 FAILED run(s)" in out
     md = (tmp_path / "lb" / "standard.md").read_text()
-    assert "paired t-test over seeds" in md and "## digits / cnet1 (quick scale, profile quick)" in md
+    assert "paired t-test over seeds" in md and "## digits / cnet1 (quick scale, profile quick, the papers' hyperparameters)" in md
     assert "Provenance: seeds 0 1" in md and "Left out: 1 FAILED" in md
     csv = pd.read_csv(tmp_path / "lb" / "standard.csv")
     assert set(csv.algorithm) == {"standard", "mltp_fo"} and (csv.n == 2).all()
     fo = csv[csv.algorithm == "mltp_fo"].iloc[0]
-    assert 0 <= fo.p_vs_baseline <= 1 and fo.relative_cost > 0
+    assert 0 <= fo.p <= 1 and fo.relative_cost > 0 and fo.verdict.startswith("too few seeds")  # 2 seeds: no test
+    assert (tmp_path / "lb" / "standard-runs.csv.gz").is_file()  # raw results beside the table
     assert (tmp_path / "lb" / "standard.png").is_file()
 
 
@@ -45,8 +46,11 @@ def test_fewshot_leaderboard_pairs_episodes_and_separates_scales(tmp_path, monke
     assert set(csv.scale) == {"quick", "reduced"}
     assert len(csv) == 4  # two algorithms x two scales: never mixed in one row
     proto = csv[(csv.algorithm == "protonet") & (csv.scale == "quick")].iloc[0]
-    assert 0 <= proto.p_vs_baseline <= 1
-    assert "paired t-test over the same test episodes" in (tmp_path / "lb" / "fewshot.md").read_text()
+    assert proto.interval == "two-level bootstrap" and proto.paired_seeds == 1 and pd.isna(proto.diff_lo)  # one seed: no interval
+    md = (tmp_path / "lb" / "fewshot.md").read_text()
+    assert "two-level bootstrap over seeds and the shared test episodes" in md and "too few seeds (1 < 3)" in md
+    episodes = pd.read_csv(tmp_path / "lb" / "fewshot-episodes.csv.gz")
+    assert len(episodes) == 4 * 10  # four finished runs x ten test episodes
 
 
 def _row(algorithm, seed, acc, source="cifar10-jpeg.tar.gz", paper="cifar10"):
@@ -54,7 +58,7 @@ def _row(algorithm, seed, acc, source="cifar10-jpeg.tar.gz", paper="cifar10"):
             "dataset": "imagefolder", "source": source, "model": "cnet2", "algorithm": algorithm, "seed": seed,
             "setting": "", "profile": "paper", "scale": "reduced", "scale_note": "", "commit": "abc", "hardware": "cpu",
             "paper_dataset": paper, "acc": acc, "ci95": float("nan"), "top5": float("nan"), "train_time_s": 1.0,
-            "wall_time_s": 1.0}
+            "wall_time_s": 1.0, "chance": 10.0, "episodes_fingerprint": ""}
 
 
 def test_tables_keep_image_folders_apart_and_list_every_seed():
@@ -74,21 +78,37 @@ def test_tables_keep_image_folders_apart_and_list_every_seed():
     assert "Provenance: seeds 0 1 2;" in md
 
 
-def test_standard_significance_pairs_runs_by_seed():
+def test_standard_comparison_pairs_runs_by_seed():
     """A seed fixes the initialisation and batch order for every algorithm, so a shift
-    that is consistent across seeds is significant even when the seeds differ a lot."""
-    from benchmark.report.leaderboard import significance
+    that is consistent across seeds is significant even when the seeds differ a lot;
+    only the seeds both algorithms have are paired."""
+    from scipy import stats
+
+    from benchmark.report.leaderboard import compare
 
     base = [30.0, 20.0, 40.0]
     df = pd.DataFrame([_row("standard", s, v) for s, v in enumerate(base)] +
                       [_row("mltp", s, v + 2.0 + 0.1 * s) for s, v in enumerate(base)] +
                       [_row("mltp_fo", s, v) for s, v in zip([0, 1, 5], [32.0, 22.0, 42.0])])
-    from scipy import stats
+    paired = compare(df, "mltp", "standard", "standard", pd.DataFrame(columns=["run_id", "episode", "acc"]))
+    assert paired.p == pytest.approx(stats.ttest_rel([32.0, 22.1, 42.2], base).pvalue) and paired.p < 0.01
+    assert paired.n == 3 and paired.lo > 0
+    partial = compare(df, "mltp_fo", "standard", "standard", pd.DataFrame(columns=["run_id", "episode", "acc"]))
+    assert partial.n == 2  # seeds {0, 1, 5} vs {0, 1, 2}: the two shared seeds
 
-    paired = significance("standard", df, "mltp", "standard", None)
-    assert paired == pytest.approx(stats.ttest_rel([32.0, 22.1, 42.2], base).pvalue) and paired < 0.01
-    welch = significance("standard", df, "mltp_fo", "standard", None)  # seeds {0, 1, 5} vs {0, 1, 2}: unpaired
-    assert welch == pytest.approx(stats.ttest_ind([32.0, 22.0, 42.0], base, equal_var=False).pvalue) and welch > 0.5
+
+def test_verdicts_use_holm_across_the_table():
+    from benchmark.report.leaderboard import tables
+
+    base = [30.0, 20.0, 40.0, 35.0]
+    df = pd.DataFrame([_row("standard", s, v) for s, v in enumerate(base)] +
+                      [_row("mltp", s, v + 3.0 + 0.05 * s) for s, v in enumerate(base)] +
+                      [_row("mltp_fo", s, v + (0.6 if s % 2 else -0.4)) for s, v in enumerate(base)])
+    board = tables(df, "standard", "standard").set_index("algorithm")
+    assert board.loc["mltp", "verdict"] == "better" and board.loc["mltp_fo", "verdict"] == "no evidence"
+    assert board.loc["mltp", "p_holm"] == pytest.approx(2 * board.loc["mltp", "p"])  # the smaller of two p's, times 2
+    assert board.loc["standard", "verdict"] == "baseline"
+    assert list(board.index) == ["mltp", "mltp_fo", "standard"]  # best mean first
 
 
 def test_runs_compare_to_the_paper_dataset_they_hold():

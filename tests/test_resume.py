@@ -27,7 +27,8 @@ def _runs(uri, experiment="standard"):
     from mlflow.tracking import MlflowClient
 
     c = MlflowClient(tracking_uri=uri)
-    return c, c.search_runs([c.get_experiment_by_name(experiment).experiment_id], max_results=1000)
+    runs = c.search_runs([c.get_experiment_by_name(experiment).experiment_id], max_results=1000)
+    return c, [r for r in runs if r.data.tags.get("grid_parent") != "1"]  # the grid's cells, not its parent run
 
 
 def _wait_for_checkpoint(folder: Path, proc, timeout=240):

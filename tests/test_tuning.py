@@ -44,7 +44,7 @@ def test_tune_then_run_tuned_and_resume(tmp_path, monkeypatch, capsys):
     run = ["run", "--tuned", "--algorithm", "mltp_fo", "--model", "cnet1", "--seeds", "0", "--epochs", "2", "--max-steps", "6",
            "--tracking-uri", uri, "--no-progress"]
     assert main(run) == 0
-    r = c.search_runs([c.get_experiment_by_name("standard").experiment_id])[0]
+    r = next(r for r in c.search_runs([c.get_experiment_by_name("standard").experiment_id]) if "config_key" in r.data.tags)
     assert float(r.data.params["hp.lr"]) == pytest.approx(best["params"]["lr"])
     assert "tuned hyperparameters" in r.data.tags["scale_note"]
     assert main(run[:-5] + ["--algorithm", "standard", "--tracking-uri", uri]) == 2  # no study for standard yet

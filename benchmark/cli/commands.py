@@ -1,6 +1,7 @@
 """What each command does, in terms of plan -> run -> track -> report."""
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import sys
@@ -63,7 +64,8 @@ def overrides_from(args):
 
 
 def plan(args):
-    """(specs, device, profile, shard, total) from run/tune flags; ValueError for bad input."""
+    """(specs, device, profile, shard, total, grid key) from run/tune flags; ValueError for
+    bad input. The grid key names the whole grid (every shard of it)."""
     from ..plan import build_plan
     from ..suites import get_suite
     from ..track.provenance import resolve_device
@@ -77,11 +79,12 @@ def plan(args):
     if not specs:
         raise ValueError("the selection is empty: no (dataset, model, algorithm, seed) to run")
     total = len(specs)
+    grid_key = hashlib.sha256(" ".join(sorted(s.key() for s in specs)).encode()).hexdigest()[:16]
     if shard:
         specs = [s for j, s in enumerate(specs) if j % shard[1] == shard[0] - 1]
         if not specs:
             raise ValueError(f"shard {shard[0]}/{shard[1]} of {total} runs is empty")
-    return specs, device, profile, shard, total
+    return specs, device, profile, shard, total, grid_key
 
 
 def check_data(specs, cache) -> int | None:
@@ -128,7 +131,7 @@ def cmd_tune(args) -> int:
     if args.heartbeat < 1:
         return fail(f"--heartbeat must be >= 1 second, got {args.heartbeat}")
     try:
-        specs, device, _, _, _ = plan(args)
+        specs, device, _, _, _, _ = plan(args)
     except ValueError as e:
         return fail(str(e))
     from ..run.data import DataCache
@@ -151,14 +154,14 @@ def cmd_tune(args) -> int:
 
 
 def _prepare_run(args):
-    """Plan, apply tuned parameters, load the data; (specs, device, profile, shard, total,
-    cache) or an exit code."""
+    """Plan, apply tuned parameters, load the data; (plan tuple, cache) or an exit code."""
     import algorithms
 
     from ..run.data import DataCache
 
     try:
-        specs, device, profile, shard, total = plan(args)
+        planned = plan(args)
+        specs = planned[0]
         if args.tuned:
             from ..tune.tuning import apply_tuned
 
@@ -171,7 +174,7 @@ def _prepare_run(args):
     cache = DataCache()
     if (code := check_data(specs, cache)) is not None:
         return code
-    return specs, device, profile, shard, total, cache
+    return (specs, *planned[1:]), cache
 
 
 def cmd_run(args) -> int:
@@ -180,7 +183,7 @@ def cmd_run(args) -> int:
     prepared = _prepare_run(args)
     if isinstance(prepared, int):
         return prepared
-    specs, device, profile, shard, total, cache = prepared
+    (specs, device, profile, shard, total, grid_key), cache = prepared
     from ..report.console import comparison_plots, tables
     from ..run.runner import Terminated, install_signal_handlers, run_grid
     from ..track.provenance import hardware_summary
@@ -190,19 +193,28 @@ def cmd_run(args) -> int:
     print(f"suite {args.suite}, profile {profile}: {len(specs)} runs" + (f" (shard {shard[0]}/{shard[1]} of {total})" if shard else "")
           + f" on {hardware_summary(device)}; tracking {tracker.uri} (experiment {tracker.experiment!r})", flush=True)
     install_signal_handlers()
+    parent = tracker.grid_parent(grid_key, f"grid:{args.suite}:{profile}", {"suite_grid": args.suite, "profile": profile})
+    status = "KILLED"
     try:
-        results = run_grid(specs, tracker, device, progress=not args.no_progress, cache=cache,
-                           checkpoint_dir=args.checkpoint_dir, force=args.force)
+        results = run_grid(specs, tracker, device, progress=not args.no_progress, cache=cache, checkpoint_dir=args.checkpoint_dir,
+                           force=args.force, extra_tags={"mlflow.parentRunId": parent, "grid_key": grid_key})
+        status = "FINISHED"
     except KeyboardInterrupt:
         return fail("interrupted; the run in progress is marked KILLED, finished runs are kept", 130)
     except Terminated:
         return fail("terminated; the run in progress is marked KILLED, finished runs are kept", 143)
     except datasets.DataError as e:
+        status = "FAILED"
         return fail(str(e))
+    finally:
+        _close_grid(tracker, parent, args.suite, {s.key() for s in specs}, status)
     print()
     print(tables(results))
     for line in comparison_plots(results, Path(args.out)):
         print(line)
+    uri = shlex.quote(tracker.uri)
+    print(f"look at it: python -m benchmark ui --tracking-uri {uri}  (runs nested under {parent[:8]}, with the verdict "
+          f"table as its artifacts); tables: python -m benchmark leaderboard --suite {args.suite} --tracking-uri {uri}")
     failed = [r for r in results if r.status != "FINISHED"]
     if failed:
         print(f"\n{len(failed)} of {len(results)} runs failed:", file=sys.stderr)
@@ -210,6 +222,26 @@ def cmd_run(args) -> int:
             print(f"  {r.spec.run_name}: {r.error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) -> None:
+    """The grid's verdict table, difference plot and raw results as the parent run's
+    artifacts; the parent ends with the grid's status (never left RUNNING)."""
+    import tempfile
+
+    from ..report.leaderboard import build_frames, grid_summary
+
+    try:
+        runs, episodes = grid_summary(tracker, suite, keys)
+        if len(runs):
+            with tempfile.TemporaryDirectory() as d:
+                build_frames(runs, episodes, suite, Path(d), command="python -m benchmark run (this grid)")
+                for f in sorted(Path(d).iterdir()):
+                    tracker.log_artifact(parent, f)
+    except Exception as e:  # a summary must never hide the runs' own results
+        tracker.set_tags(parent, {"summary_error": f"{type(e).__name__}: {e}"[:5000]})
+    finally:
+        tracker.end(parent, status)
 
 
 def cmd_perf(args) -> int:
@@ -240,13 +272,29 @@ def cmd_ui(args) -> int:
 
 
 def cmd_leaderboard(args, argv) -> int:
-    from ..report.leaderboard import build
-    from ..track.tracking import Tracker
+    from ..report.leaderboard import build, export
 
-    tracker = Tracker(args.tracking_uri, args.experiment or args.suite)
     command = "python -m benchmark " + shlex.join(argv if argv is not None else sys.argv[1:])
-    md, board, left_out = build(tracker, args.suite, args.out, args.baseline, command, args.reproduce)
+    if args.from_dir and args.export:
+        return fail("--from reads raw results and --export writes them; use one")
+    if args.from_dir:
+        source, where = Path(args.from_dir), args.from_dir
+        if not source.is_dir():
+            return fail(f"--from {args.from_dir}: no such folder")
+    else:
+        from ..track.tracking import Tracker
+
+        source = Tracker(args.tracking_uri, args.experiment or args.suite)
+        where = source.uri
+        if args.export:
+            runs, episodes = export(source, args.suite, args.export)
+            print(f"raw results of {where} -> {runs}, {episodes}")
+            return 0
+    try:
+        md, board, left_out = build(source, args.suite, args.out, args.baseline, command, args.reproduce)
+    except (ValueError, FileNotFoundError) as e:
+        return fail(str(e))
     if left_out:
         print("left out " + ", ".join(f"{n} {k}" for k, n in sorted(left_out.items())) + " run(s)")
-    print(f"{len(board)} rows from {tracker.uri} -> {md}")
+    print(f"{len(board)} rows from {where} -> {md}")
     return 0

@@ -78,6 +78,9 @@ def _leaderboard_flags(lb: argparse.ArgumentParser) -> None:
                     + ", ".join(f"{n}: {s.style.baseline}" for n, s in SUITES.items()) + ")")
     lb.add_argument("--out", default="leaderboards", help="output folder (default leaderboards/)")
     lb.add_argument("--reproduce", help="the command that produced the runs, written into the tables' header")
+    lb.add_argument("--from", dest="from_dir", metavar="DIR",
+                    help="build from the raw results in DIR (<suite>-runs.csv.gz, <suite>-episodes.csv.gz) instead of MLflow")
+    lb.add_argument("--export", metavar="DIR", help="only write the store's raw results to DIR (no tables)")
 
 
 def _perf_flags(f: argparse.ArgumentParser) -> None:

@@ -90,3 +90,61 @@ def comparison_bars(values: Mapping[str, Sequence[tuple[float, float]]], title: 
     ax.set_ylabel("test accuracy (%)")
     ax.set_title(title)
     return _save(fig, path)
+
+
+def _accuracy_panel(ax, g, runs, baseline: str) -> None:
+    """Mean over seeds (bars, best first), one dot per seed, std over seeds as error bars,
+    the baseline marked, chance drawn, paper values beside; the axis starts at 0."""
+    x = list(range(len(g)))
+    colours = ["tab:orange" if a == baseline else "tab:blue" for a in g.algorithm]
+    ax.bar(x, g["mean"], yerr=g["std"].fillna(0), capsize=3, color=colours, alpha=0.55)
+    for i, algo in enumerate(g.algorithm):
+        seeds = runs[runs.algorithm == algo].acc.to_numpy()
+        offsets = [0.12 * (k - (len(seeds) - 1) / 2) / max(len(seeds), 1) for k in range(len(seeds))]
+        ax.scatter([i + o for o in offsets], seeds, color="black", s=9, zorder=3, label="one seed" if i == 0 else None)
+    if g.paper.notna().any():
+        ax.scatter([i + 0.32 for i in x], g.paper, color="tab:red", marker="_", s=160, zorder=3, label="paper")
+    chance = g.chance.dropna()
+    if len(chance):
+        ax.axhline(float(chance.iloc[0]), color="grey", ls=":", lw=1, label="chance")
+    ax.set_xticks(x, [f"{a}\n(baseline)" if a == baseline else a for a in g.algorithm], rotation=25, ha="right", fontsize=7)
+    ax.set_ylim(0, 100)
+    ax.set_ylabel("test accuracy (%)")
+    ax.legend(fontsize=6, loc="lower right")
+
+
+def _difference_panel(ax, g, baseline: str, interval: str) -> None:
+    """Each algorithm's difference to the baseline with its 95% interval, the zero line,
+    the paper's claimed difference where known."""
+    d = g[g.algorithm != baseline]
+    y = list(range(len(d)))[::-1]
+    err = [(d["diff"] - d.diff_lo).fillna(0), (d.diff_hi - d["diff"]).fillna(0)]
+    ax.errorbar(d["diff"], y, xerr=err, fmt="o", color="tab:blue", capsize=3, label="ours (95% CI)")
+    if d.paper_diff.notna().any():
+        ax.scatter(d.paper_diff, y, marker="x", color="tab:red", zorder=3, label="paper's difference")
+    ax.axvline(0, color="black", lw=0.8)
+    ax.set_ylim(-0.7, len(d) - 0.3)
+    ax.set_yticks(y, list(d.algorithm), fontsize=7)
+    ax.set_xlabel(f"difference to {baseline} (percentage points)")
+    ax.set_title(f"95% CI: {interval}", fontsize=8)
+    ax.legend(fontsize=6)
+
+
+def leaderboard(board, runs, path: str | Path, suite: str, baseline: str, paired_by: str) -> Path:
+    """One row per table: accuracies (left) and differences to the baseline (right)."""
+    groups = list(board.groupby(["dataset", "source", "model", "setting", "profile", "scale"], sort=False, dropna=False))
+    fig, axes = plt.subplots(len(groups), 2, figsize=(11, 3.9 * len(groups)), squeeze=False,
+                             gridspec_kw={"width_ratios": [3, 2]})
+    interval = "two-level bootstrap (seeds, episodes)" if paired_by == "episodes" else "t over seed differences"
+    for (key, g), (ax1, ax2) in zip(groups, axes):
+        dataset, source, model, setting, profile, scale = key
+        r = runs[(runs.dataset == dataset) & (runs.source == source) & (runs.model == model) & (runs.setting == setting)
+                 & (runs.profile == profile) & (runs.scale == scale)]
+        _accuracy_panel(ax1, g, r, baseline)
+        _difference_panel(ax2, g, baseline, interval)
+        tuned = "tuned" if g.scale_note.str.contains("tuned hyperparameters").any() else "papers' hyperparameters"
+        what = " / ".join(x for x in (dataset + (f" ({source})" if source else ""), model, setting) if x)
+        ax1.set_title(f"{suite}: {what} — profile {profile}, {scale} scale, {tuned}, {g.n.max()} seeds\n"
+                      "bars: mean over seeds; error bars: std over seeds; dots: seeds", fontsize=8, loc="left")
+    fig.tight_layout(h_pad=2)
+    return _save(fig, path)

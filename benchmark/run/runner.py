@@ -211,7 +211,7 @@ def finished_result(spec: RunSpec, run, tracker) -> RunResult:
 def run_grid(
     specs: list[RunSpec], tracker, device: torch.device, progress: bool = True,
     echo: Callable[[str], None] = print, cache: DataCache | None = None,
-    checkpoint_dir: str | Path | None = None, force: bool = False,
+    checkpoint_dir: str | Path | None = None, force: bool = False, extra_tags: dict[str, str] | None = None,
 ) -> list[RunResult]:
     """Run every spec; unless ``force``, a spec whose resolved configuration already has a
     FINISHED run is skipped (its results are reused) and an interrupted one continues
@@ -227,7 +227,8 @@ def run_grid(
             skipped += 1
             echo(f"[{i}/{len(specs)}] {spec.run_name}: already finished (run {res.run_id[:8]}), skipped")
             continue
-        res = execute(spec, tracker, device, cache, progress=progress, checkpoint_dir=checkpoint_dir, force=force)
+        res = execute(spec, tracker, device, cache, progress=progress, checkpoint_dir=checkpoint_dir, force=force,
+                      extra_tags=extra_tags)
         results.append(res)
         if res.status == "FINISHED":
             echo(f"[{i}/{len(specs)}] {spec.run_name}: {get_suite(spec.suite).headline(res.metrics)} in {res.wall_time:.1f} s")

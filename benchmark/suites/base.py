@@ -130,6 +130,11 @@ class Suite(ABC):
 
     # -- results ------------------------------------------------------------------
     @abstractmethod
+    def classes(self, params: dict[str, str], tags: dict[str, str]) -> int:
+        """Classes a test prediction chooses from (chance = 1 / classes), from a tracked
+        run's params and tags; 0 if unknown."""
+
+    @abstractmethod
     def headline(self, metrics: dict[str, float]) -> str:
         """One line with the run's test result."""
 

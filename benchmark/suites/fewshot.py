@@ -262,6 +262,9 @@ class FewShotSuite(Suite):
             tags[f"data.{k}_images"] = str(len(v))
         return tags | {f"data.{k}": str(v) for k, v in data.info.items()}
 
+    def classes(self, params: dict[str, str], tags: dict[str, str]) -> int:
+        return int(params.get("ways", 0) or 0)
+
     def headline(self, m: dict[str, float]) -> str:
         return f"test {100 * m['test_acc']:.2f}% +- {100 * m['test_ci95']:.2f} ({int(m['test_episodes'])} episodes)"
 

@@ -258,6 +258,9 @@ class StandardSuite(Suite):
         return {"data.train_size": str(len(data.train)), "data.val_size": str(len(data.val)),
                 "data.test_size": str(len(data.test)), "data.num_classes": str(data.num_classes)}
 
+    def classes(self, params: dict[str, str], tags: dict[str, str]) -> int:
+        return int(tags.get("data.num_classes", 0) or 0)
+
     def headline(self, m: dict[str, float]) -> str:
         return f"test {100 * m['final_test_acc']:.2f}% (val {100 * m['final_val_acc']:.2f}%)"
 

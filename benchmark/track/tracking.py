@@ -17,6 +17,7 @@ from typing import Any
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 DEFAULT_ARTIFACTS = "mlartifacts"
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 
 def default_uri() -> str:
@@ -74,6 +75,9 @@ class Tracker:
         else:
             self.experiment_id = exp.experiment_id
         self.experiment = experiment
+        if exp is None or exp.tags.get(KIND_TAG) != KIND:
+            # MLflow 3's UI opens such an experiment on its runs table, not on the empty GenAI overview
+            _retry(self.client.set_experiment_tag, self.experiment_id, KIND_TAG, KIND)
 
     # -- runs --------------------------------------------------------------------
     def start(self, name: str, params: dict[str, str], tags: dict[str, str]) -> str:
@@ -143,6 +147,14 @@ class Tracker:
         with tempfile.TemporaryDirectory() as d:
             path = _retry(self.client.download_artifacts, run_id, name, d)
             return json.loads(Path(path).read_text())
+
+    def grid_parent(self, grid_key: str, name: str, tags: dict[str, str]) -> str:
+        """The parent run of a grid (the same for every shard and every rerun of one grid),
+        reopened if it exists; the grid's runs are nested under it."""
+        runs = self.runs(filter_string=f"tags.grid_key = '{grid_key}' and tags.grid_parent = '1'")
+        if runs and self.reopen(runs[0].info.run_id):
+            return runs[0].info.run_id
+        return self.start(name, {}, {"grid_key": grid_key, "grid_parent": "1", **tags})
 
     # -- queries -----------------------------------------------------------------
     def runs(self, experiment: str | None = None, filter_string: str = "") -> list:

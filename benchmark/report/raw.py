@@ -1,0 +1,116 @@
+"""Raw results: one row per run and, for the few-shot suite, one row per run x test
+episode, read from an MLflow store or from the csv.gz files committed beside a table.
+
+A leaderboard is built from these two frames alone, so ``leaderboard --from DIR``
+regenerates a committed table (and can re-test it another way) without the store.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+
+from ..suites import get_suite
+
+GROUP = ["dataset", "source", "model", "setting", "profile", "scale"]
+
+
+def _short_commit(c: str) -> str:
+    return c[:12] + ("-dirty" if c.endswith("-dirty") else "")
+
+
+def _source(tags: dict[str, str]) -> str:
+    """The folder or archive name of an ``imagefolder`` run (its data); empty for named datasets."""
+    if tags.get("dataset") != "imagefolder":
+        return ""
+    return Path(tags.get("data.source", "")).name or "?"
+
+
+def _run_row(suite, r) -> dict:
+    t, m, p = r.data.tags, r.data.metrics, r.data.params
+    acc = m.get(suite.style.test_metric)
+    classes = suite.classes(p, t)
+    return {
+        "run_id": r.info.run_id, "suite": suite.name, "status": r.info.status, "start_time": r.info.start_time,
+        "config_key": t.get("config_key", r.info.run_id), "dataset": t.get("dataset"), "source": _source(t),
+        "model": t.get("model"), "algorithm": t.get("algorithm"), "seed": int(t.get("seed", 0)),
+        "setting": t.get("setting", ""), "profile": t.get("profile"), "scale": t.get("scale"),
+        "scale_note": t.get("scale_note", ""), "commit": _short_commit(t.get("git_commit", "?")),
+        "hardware": t.get("hardware.gpu") or t.get("hardware.cpu", "?"),
+        "paper_dataset": "" if t.get("data.paper_dataset") in (None, "None") else t["data.paper_dataset"],
+        "data_source": t.get("data.source", ""), "episodes_fingerprint": t.get("test_episodes_fingerprint", ""),
+        "chance": 100 / classes if classes else math.nan,
+        "acc": 100 * acc if acc is not None else math.nan,
+        "ci95": 100 * m["test_ci95"] if "test_ci95" in m else math.nan,
+        "top5": 100 * m["final_test_top5"] if "final_test_top5" in m else math.nan,
+        "train_time_s": m.get("train_time_s", math.nan), "wall_time_s": m.get("wall_time_s", math.nan),
+        "hparams": json.dumps({k[3:]: v for k, v in sorted(p.items()) if k.startswith("hp.")}),
+    }
+
+
+def from_tracker(tracker, suite_name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every run of the suite in the store (any status) and the FINISHED runs' per-episode accuracies."""
+    suite = get_suite(suite_name)
+    rows, episodes = [], []
+    for r in tracker.runs(suite_name):
+        t = r.data.tags
+        if t.get("suite", suite_name) != suite_name or t.get("tuning") == "1" or t.get("grid_parent") == "1":
+            continue
+        rows.append(_run_row(suite, r))
+        if r.info.status == "FINISHED" and "test_episodes_fingerprint" in r.data.tags:
+            try:
+                accs = tracker.load_json_artifact(r.info.run_id, "test_episode_acc.json")
+            except Exception:
+                continue
+            episodes += [{"run_id": r.info.run_id, "episode": i, "acc": 100 * a} for i, a in enumerate(accs)]
+    runs = pd.DataFrame(rows)
+    if len(runs):
+        runs = runs.sort_values(GROUP + ["algorithm", "seed", "start_time"]).reset_index(drop=True)
+    return runs, pd.DataFrame(episodes, columns=["run_id", "episode", "acc"])
+
+
+def paths(folder: str | Path, suite: str) -> tuple[Path, Path]:
+    folder = Path(folder)
+    return folder / f"{suite}-runs.csv.gz", folder / f"{suite}-episodes.csv.gz"
+
+
+def write(folder: str | Path, suite: str, runs: pd.DataFrame, episodes: pd.DataFrame) -> tuple[Path, Path]:
+    """Byte-stable gzip (no timestamp in the header): regenerating unchanged results changes no file."""
+    pr, pe = paths(folder, suite)
+    pr.parent.mkdir(parents=True, exist_ok=True)
+    gz = {"method": "gzip", "mtime": 0}
+    runs.to_csv(pr, index=False, compression=gz)
+    episodes.to_csv(pe, index=False, compression=gz)
+    return pr, pe
+
+
+def read(folder: str | Path, suite: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    pr, pe = paths(folder, suite)
+    if not pr.is_file():
+        raise FileNotFoundError(f"no raw results {pr.name} in {folder}; make them with `leaderboard --export {folder}`")
+    runs = pd.read_csv(pr, keep_default_na=False, na_values=[""], dtype={"setting": str, "source": str, "scale_note": str,
+                                                                       "paper_dataset": str, "episodes_fingerprint": str})
+    for c in ("setting", "source", "scale_note", "paper_dataset", "episodes_fingerprint"):
+        runs[c] = runs[c].fillna("")
+    episodes = pd.read_csv(pe) if pe.is_file() else pd.DataFrame(columns=["run_id", "episode", "acc"])
+    return runs, episodes
+
+
+def finished(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """FINISHED runs with a test result, the newest per configuration; counts of the rest."""
+    left_out: dict[str, int] = {}
+    if runs.empty:
+        return runs, left_out
+    for status, n in runs[runs.status != "FINISHED"].status.value_counts().items():
+        left_out[status] = int(n)
+    df = runs[runs.status == "FINISHED"]
+    if (missing := int(df.acc.isna().sum())):
+        left_out["FINISHED without test metrics"] = missing
+        df = df[df.acc.notna()]
+    before = len(df)
+    df = df.sort_values("start_time", ascending=False).drop_duplicates("config_key").sort_values(GROUP + ["algorithm", "seed"])
+    if before > len(df):
+        left_out["superseded (older run of the same configuration)"] = before - len(df)
+    return df.reset_index(drop=True), left_out
