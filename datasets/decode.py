@@ -7,13 +7,23 @@ import torch
 import torch.nn.functional as F
 from torchvision.io import ImageReadMode, decode_image
 
+from .errors import CorruptDataError
 
-def decode_all(blobs: Iterable[bytes], channels: int = 3, size: int | None = None) -> torch.Tensor:
-    """Decode every blob to ``channels`` channels; resize to ``size`` (default: the first image's)."""
+
+def decode_all(blobs: Iterable[bytes], channels: int = 3, size: int | None = None,
+               names: Iterable[str] | None = None) -> torch.Tensor:
+    """Decode every blob to ``channels`` channels; resize to ``size`` (default: the first
+    image's). A blob that does not decode is a ``CorruptDataError`` naming its file."""
     mode = ImageReadMode.RGB if channels == 3 else ImageReadMode.GRAY
     out = []
-    for blob in blobs:
-        img = decode_image(torch.frombuffer(bytearray(blob), dtype=torch.uint8), mode=mode)
+    names = iter(names) if names is not None else None
+    for i, blob in enumerate(blobs):
+        name = next(names) if names is not None else f"image #{i + 1}"
+        try:
+            img = decode_image(torch.frombuffer(bytearray(blob), dtype=torch.uint8), mode=mode)
+        except (RuntimeError, ValueError) as e:
+            raise CorruptDataError(f"{name} is not a readable image (unsupported, empty or truncated file: "
+                                   f"{type(e).__name__}); delete or replace it") from None
         if size is None:
             size = img.shape[-1]
         if img.shape[-2:] != (size, size):

@@ -10,11 +10,16 @@ import os
 import shutil
 import tarfile
 import tempfile
+import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
 
-from .errors import IntegrityError
+from .errors import DataError, IntegrityError, reading
+
+
+class DownloadError(DataError):
+    """No network, or the server refused: say so in one line (exit 2), not a traceback."""
 
 
 def md5sum(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
@@ -43,8 +48,13 @@ def download_url(url: str, root: str | os.PathLike, filename: str, md5: str | No
     fd, tmp = tempfile.mkstemp(dir=root, prefix=f".{filename}.", suffix=".part")
     try:
         req = urllib.request.Request(url, headers={"User-Agent": "meta-benchmark"})
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(req, timeout=60) as resp:
-            shutil.copyfileobj(resp, out, 1 << 20)
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(req, timeout=60) as resp:
+                shutil.copyfileobj(resp, out, 1 << 20)
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            raise DownloadError(f"cannot download {url} ({reason}); check the network, or download it by hand "
+                                f"into {root} (without --download)") from None
         if md5 is not None and md5sum(tmp) != md5:
             raise IntegrityError(
                 f"downloaded {url} but its md5 does not match {md5}; delete {dest} and retry, "
@@ -61,6 +71,11 @@ def extract_archive(archive: str | os.PathLike, dest: str | os.PathLike) -> None
     """Extract a .tar(.gz) or .zip archive into ``dest`` (refusing paths that escape it)."""
     archive, dest = Path(archive), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    with reading(archive):
+        _extract(archive, dest)
+
+
+def _extract(archive: Path, dest: Path) -> None:
     if zipfile.is_zipfile(archive):
         with zipfile.ZipFile(archive) as zf:
             for name in zf.namelist():

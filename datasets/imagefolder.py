@@ -16,7 +16,7 @@ import torch
 from .base import ImageSet, Preprocess, SupervisedData
 from .cache import cached
 from .decode import decode_all
-from .errors import DataError, DataNotFoundError
+from .errors import DataError, DataNotFoundError, reading
 from .splits import carve_validation
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
@@ -51,8 +51,9 @@ def _entries(source: Path) -> Iterator[tuple[str, str, str, bytes]]:
 
 def read_imagefolder(source: Path, channels: int = 3, size: int | None = None) -> dict:
     blobs: dict[str, list[tuple[str, str, bytes]]] = {"train": [], "test": []}
-    for split, cls, name, data in _entries(source):
-        blobs[split].append((cls, name, data))
+    with reading(source):
+        for split, cls, name, data in _entries(source):
+            blobs[split].append((cls, name, data))
     if not blobs["train"] or not blobs["test"]:
         raise DataError(f"{source} holds no train/<class>/<image> and test/<class>/<image> files")
     classes = sorted({c for c, _, _ in blobs["train"]})
@@ -63,7 +64,7 @@ def read_imagefolder(source: Path, channels: int = 3, size: int | None = None) -
     out: dict = {"classes": classes}
     for split, items in blobs.items():
         items.sort(key=lambda t: (t[0], t[1]))
-        images = decode_all((b for _, _, b in items), channels=channels, size=size)
+        images = decode_all((b for _, _, b in items), channels=channels, size=size, names=(n if source.is_dir() else f"{source}:{n}" for _, n, _ in items))
         size = images.shape[-1]
         out[f"{split}_images"] = images
         out[f"{split}_labels"] = torch.tensor([index[c] for c, _, _ in items], dtype=torch.long)

@@ -28,7 +28,7 @@ from .cache import cached
 from .decode import decode_all
 from .download import download_url
 from .episodic import EpisodicData, build_split, split_classes
-from .errors import DataError, DataNotFoundError
+from .errors import DataError, DataNotFoundError, reading
 
 URL_PREFIX = "https://raw.githubusercontent.com/brendenlake/omniglot/master/python"
 ZIPS_MD5 = {"images_background": "68d2efa1b9178cc56df9314c21c6e718", "images_evaluation": "6b91aef0f799c5bb55b94e3f2daec811"}
@@ -68,8 +68,11 @@ def read_omniglot(sources: list[Path], size: int = 28) -> dict:
     labels: list[int] = []
     index: dict[str, int] = {}
     seen_source: dict[str, Path] = {}
+    names = []
     for src in sources:
-        for alphabet, character, _fname, data in _members(src):
+        with reading(src):
+            members = list(_members(src))
+        for alphabet, character, fname, data in members:
             key = f"{alphabet}/{character}"
             if seen_source.setdefault(key, src) != src:
                 continue  # the same character from another source (small1/small2 overlap)
@@ -77,10 +80,11 @@ def read_omniglot(sources: list[Path], size: int = 28) -> dict:
                 index[key] = len(keys)
                 keys.append(key)
             blobs.append(data)
+            names.append(f"{src}:{key}/{fname}")
             labels.append(index[key])
     if not blobs:
         raise DataError(f"no Omniglot images found in {', '.join(map(str, sources))}")
-    images = decode_all(blobs, channels=1, size=size)
+    images = decode_all(blobs, channels=1, size=size, names=names)
     return {"images": images, "labels": torch.tensor(labels, dtype=torch.long), "classes": keys}
 
 

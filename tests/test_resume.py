@@ -111,10 +111,9 @@ def test_corrupted_checkpoint_fails_the_run_with_one_line(tmp_path, monkeypatch,
     monkeypatch.chdir(tmp_path)
     spec = build_plan("standard", "quick", Overrides(models=["cnet1"], algorithms=["standard"], seeds=[0], epochs=1))[0]
     (tmp_path / "checkpoints").mkdir()
-    bad = checkpoint.path_for(tmp_path / "checkpoints", spec.key())
-    bad.write_bytes(b"not a checkpoint")
-    bad.with_suffix(".sha256").write_text("0" * 64)
     uri = f"sqlite:///{tmp_path / 'm.db'}"
+    bad = checkpoint.path_for(tmp_path / "checkpoints", spec.key(), f"{uri}#standard")  # named by store and experiment
+    bad.write_bytes(checkpoint.MAGIC + b"0" * 64 + b"\nnot a checkpoint")
     rc = main(["run", "--model", "cnet1", "--algorithm", "standard", "--seeds", "0", "--epochs", "1", "--tracking-uri", uri, "--no-progress"])
     assert rc == 1
     assert "corrupted" in capsys.readouterr().err

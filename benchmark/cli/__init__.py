@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from ..track.stores import StoreError
 from . import commands
 from .parser import EXIT_BAD_INPUT, build_parser
 
@@ -18,4 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     handlers = {"list": commands.cmd_list, "run": commands.cmd_run, "perf": commands.cmd_perf, "ui": commands.cmd_ui,
                 "tune": commands.cmd_tune, "leaderboard": lambda a: commands.cmd_leaderboard(a, argv)}
-    return handlers[args.command](args)
+    try:
+        return handlers[args.command](args)
+    except StoreError as e:  # raised wherever a store is first touched, always before training
+        return commands.fail(str(e))

@@ -130,7 +130,10 @@ def cmd_tune(args) -> int:
         return fail(f"--trials must be >= 1, got {args.trials}")
     if args.heartbeat < 1:
         return fail(f"--heartbeat must be >= 1 second, got {args.heartbeat}")
+    from ..tune.tuning import check_storage
+
     try:
+        check_storage(args.storage)
         specs, device, _, _, _, _ = plan(args)
     except ValueError as e:
         return fail(str(e))
@@ -147,9 +150,17 @@ def cmd_tune(args) -> int:
     tracker = Tracker(args.tracking_uri, args.experiment or f"{args.suite}-tuning")
     print(f"tuning {len(studies)} studies x {args.trials} trials (equal budget) on {args.storage}; trials tracked in "
           f"{tracker.uri} (experiment {tracker.experiment!r})", flush=True)
-    for s in studies.values():
-        tune(s, tracker, device, args.trials, args.timeout, args.storage, args.sampler_seed, args.tuned_dir,
-             progress=not args.no_progress, worker=args.worker, heartbeat=args.heartbeat)
+    from ..run.runner import Terminated, install_signal_handlers
+
+    install_signal_handlers()
+    try:
+        for s in studies.values():
+            tune(s, tracker, device, args.trials, args.timeout, args.storage, args.sampler_seed, args.tuned_dir,
+                 progress=not args.no_progress, worker=args.worker, heartbeat=args.heartbeat)
+    except Terminated:
+        return fail("terminated; the trial in progress is failed and its run marked KILLED, finished trials are kept", 143)
+    except KeyboardInterrupt:
+        return fail("interrupted; the trial in progress is failed and its run marked KILLED, finished trials are kept", 130)
     return 0
 
 
@@ -177,15 +188,25 @@ def _prepare_run(args):
     return (specs, *planned[1:]), cache
 
 
+def _check_folders(**flags: str) -> None:
+    for flag, path in flags.items():
+        if path and Path(path).exists() and not Path(path).is_dir():
+            raise ValueError(f"--{flag.replace('_', '-')} {path} is a file; name a folder")
+
+
 def cmd_run(args) -> int:
     import datasets
 
+    try:
+        _check_folders(out=args.out, checkpoint_dir=args.checkpoint_dir)
+    except ValueError as e:
+        return fail(str(e))
     prepared = _prepare_run(args)
     if isinstance(prepared, int):
         return prepared
     (specs, device, profile, shard, total, grid_key), cache = prepared
     from ..report.console import comparison_plots, tables
-    from ..run.runner import Terminated, install_signal_handlers, run_grid
+    from ..run.runner import Terminated, install_signal_handlers, process_tags, run_grid
     from ..track.provenance import hardware_summary
     from ..track.tracking import Tracker
 
@@ -193,16 +214,16 @@ def cmd_run(args) -> int:
     print(f"suite {args.suite}, profile {profile}: {len(specs)} runs" + (f" (shard {shard[0]}/{shard[1]} of {total})" if shard else "")
           + f" on {hardware_summary(device)}; tracking {tracker.uri} (experiment {tracker.experiment!r})", flush=True)
     install_signal_handlers()
-    parent = tracker.grid_parent(grid_key, f"grid:{args.suite}:{profile}", {"suite_grid": args.suite, "profile": profile})
+    parent = tracker.grid_parent(grid_key, f"grid:{args.suite}:{profile}", {"suite_grid": args.suite, "profile": profile, **process_tags()})
     status = "KILLED"
     try:
         results = run_grid(specs, tracker, device, progress=not args.no_progress, cache=cache, checkpoint_dir=args.checkpoint_dir,
                            force=args.force, extra_tags={"mlflow.parentRunId": parent, "grid_key": grid_key})
         status = "FINISHED"
-    except KeyboardInterrupt:
-        return fail("interrupted; the run in progress is marked KILLED, finished runs are kept", 130)
     except Terminated:
         return fail("terminated; the run in progress is marked KILLED, finished runs are kept", 143)
+    except KeyboardInterrupt:
+        return fail("interrupted; the run in progress is marked KILLED, finished runs are kept", 130)
     except datasets.DataError as e:
         status = "FAILED"
         return fail(str(e))
@@ -245,9 +266,12 @@ def _close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) -
 
 
 def cmd_perf(args) -> int:
+    from ..models import list_models
     from ..suites import get_suite
     from ..track.provenance import resolve_device
 
+    if args.model not in list_models():
+        return fail(f"unknown model {args.model!r}; valid: {', '.join(list_models())}")
     try:
         return get_suite(args.suite).perf(args, resolve_device(args.device))
     except ValueError as e:
@@ -255,13 +279,17 @@ def cmd_perf(args) -> int:
 
 
 def cmd_ui(args) -> int:
+    from ..run.runner import install_signal_handlers
     from ..track.ui import start, stop
 
+    if not 1 <= args.port <= 65535:
+        return fail(f"--port must be in 1..65535, got {args.port}")
     try:
         proc, url = start(args.tracking_uri, args.port)
     except RuntimeError as e:
-        return fail(f"{e}; try another --port")
+        return fail(str(e))
     print(f"MLflow UI: {url}  (tracking store {args.tracking_uri or 'sqlite:///mlflow.db'}; Ctrl-C stops it)", flush=True)
+    install_signal_handlers()  # SIGTERM stops the server and its workers like Ctrl-C
     try:
         proc.wait()
     except KeyboardInterrupt:
@@ -282,8 +310,12 @@ def cmd_leaderboard(args, argv) -> int:
         if not source.is_dir():
             return fail(f"--from {args.from_dir}: no such folder")
     else:
-        from ..track.tracking import Tracker
+        from ..track.stores import sqlite_path
+        from ..track.tracking import Tracker, default_uri
 
+        db = sqlite_path(args.tracking_uri or default_uri())
+        if db is not None and not db.is_file():
+            return fail(f"no tracking store at {db}; name the store with --tracking-uri (or build from files with --from)")
         source = Tracker(args.tracking_uri, args.experiment or args.suite)
         where = source.uri
         if args.export:

@@ -58,7 +58,13 @@ def _check_names(o: Overrides, suite: Suite) -> None:
             raise PlanError(f"unknown {suite.data_kind} dataset {d!r}; valid: {', '.join(data_registry.available(suite.data_kind))}")
     for m in o.models or []:
         if m not in list_models():
-            raise PlanError(f"unknown model {m!r}; valid: {', '.join(list_models())}")
+            close = difflib.get_close_matches(m, list_models(), n=1)
+            raise PlanError(f"unknown model {m!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                            + f"; valid: {', '.join(list_models())}")
+        try:
+            suite.check_model(m)
+        except ValueError as e:
+            raise PlanError(str(e)) from None
 
 
 def validate(o: Overrides, suite: Suite) -> None:
@@ -73,5 +79,5 @@ def validate(o: Overrides, suite: Suite) -> None:
         raise PlanError(f"--shots must be >= 1, got {o.shots}")
     if o.seeds is not None and any(s < 0 for s in o.seeds):
         raise PlanError(f"--seeds must be non-negative integers, got {o.seeds}")
-    if not 0 <= o.val_fraction < 1:
-        raise PlanError(f"--val-fraction must be in [0, 1), got {o.val_fraction}")
+    if not 0 < o.val_fraction < 1:
+        raise PlanError(f"--val-fraction must be in (0, 1): the validation split must not be empty, got {o.val_fraction}")

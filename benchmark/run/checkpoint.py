@@ -1,10 +1,12 @@
-"""Per-run checkpoints: written atomically (temp file + rename), verified by a SHA-256
-sidecar, loaded with ``torch.load(weights_only=True)``.
+"""Per-run checkpoints: one file that carries its own SHA-256 digest, written atomically
+(a temporary file in the same folder, fsync, ``os.replace``; the temporary file is
+removed on any failure, a full disk included), loaded with ``torch.load(weights_only=True)``.
 
 A checkpoint holds the algorithm's state (model, optimiser, alpha/heads), the RNG states
-(torch's global generator and the run's data generator), the position (epoch or
-meta-iteration), the history so far and the MLflow run id to continue. It is named by
-the run's configuration key, so the same command finds it again.
+(torch's global generator and the run's data generator), the loop's position, the
+history so far and the MLflow run id to continue. It is named by the store, the
+experiment and the run's configuration key, so the same command on the same store finds
+it again and two stores never resume from each other's checkpoints.
 """
 from __future__ import annotations
 
@@ -16,17 +18,21 @@ from typing import Any
 
 import torch
 
+MAGIC = b"meta-benchmark checkpoint v2\n"
+
 
 class CorruptCheckpointError(RuntimeError):
     pass
 
 
-def path_for(folder: str | Path, key: str) -> Path:
-    return Path(folder) / f"{key}.pt"
+def path_for(folder: str | Path, key: str, store: str = "") -> Path:
+    """``<key>-<hash of store and experiment>.pt`` in ``folder``."""
+    tag = hashlib.sha256(store.encode()).hexdigest()[:8] if store else "local"
+    return Path(folder) / f"{key}-{tag}.pt"
 
 
-def _digest(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+def _digest(data: bytes) -> bytes:
+    return hashlib.sha256(data).hexdigest().encode()
 
 
 def save(path: str | Path, state: dict[str, Any]) -> None:
@@ -35,26 +41,27 @@ def save(path: str | Path, state: dict[str, Any]) -> None:
     buf = io.BytesIO()
     torch.save(state, buf)
     data = buf.getvalue()
-    for target, content in ((path, data), (path.with_suffix(".sha256"), _digest(data).encode())):
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
         with open(tmp, "wb") as f:
-            f.write(content)
+            f.write(MAGIC + _digest(data) + b"\n" + data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, target)
+        os.replace(tmp, path)  # the old checkpoint stays whole until this instant
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def load(path: str | Path) -> dict[str, Any]:
     """The checkpoint's state; ``CorruptCheckpointError`` if it does not match its digest
     or does not load (never a silently half-loaded state)."""
     path = Path(path)
-    data = path.read_bytes()
-    side = path.with_suffix(".sha256")
-    expected = side.read_text().strip() if side.is_file() else None
-    if expected is None or _digest(data) != expected:
-        raise CorruptCheckpointError(
-            f"checkpoint {path} is corrupted (its SHA-256 does not match {side.name}); delete it or rerun with --force"
-        )
+    blob = path.read_bytes()
+    head, digest, data = blob[: len(MAGIC)], blob[len(MAGIC): len(MAGIC) + 64], blob[len(MAGIC) + 65:]
+    if head != MAGIC or _digest(data) != digest:
+        raise CorruptCheckpointError(f"checkpoint {path} is corrupted (its content does not match its SHA-256); "
+                                     "delete it or rerun with --force")
     try:
         return torch.load(io.BytesIO(data), weights_only=True)
     except Exception as e:
@@ -62,6 +69,4 @@ def load(path: str | Path) -> dict[str, Any]:
 
 
 def remove(path: str | Path) -> None:
-    path = Path(path)
-    for p in (path, path.with_suffix(".sha256")):
-        p.unlink(missing_ok=True)
+    Path(path).unlink(missing_ok=True)

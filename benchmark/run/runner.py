@@ -5,7 +5,9 @@ of the grid carries on.
 """
 from __future__ import annotations
 
+import os
 import signal
+import socket
 import tempfile
 import time
 import traceback
@@ -26,8 +28,10 @@ from .data import DataCache
 from .loop import DivergenceError, train
 
 
-class Terminated(BaseException):
-    """Raised in the main thread on SIGTERM, so runs end KILLED like on Ctrl-C."""
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so runs end KILLED like on Ctrl-C (and
+    libraries that clean up after a KeyboardInterrupt, such as Optuna failing the
+    current trial, do so on SIGTERM too). Catch it before KeyboardInterrupt."""
 
 
 class StopRun(BaseException):
@@ -59,8 +63,13 @@ def run_tags(spec: RunSpec, device: torch.device, extra: dict[str, str] | None =
         "suite": spec.suite, "profile": spec.profile, "scale": spec.scale, "scale_note": spec.scale_note,
         "dataset": spec.dataset, "model": spec.model, "algorithm": spec.algorithm, "seed": str(spec.seed),
         "setting": spec.setting, "config_key": spec.key(), "git_commit": provenance.git_commit(),
-        **provenance.hardware(device), **(extra or {}),
+        **provenance.hardware(device), **process_tags(), **(extra or {}),
     }
+
+
+def process_tags() -> dict[str, str]:
+    """Who runs it: a run left RUNNING by a dead process is recognised on the next start."""
+    return {"host": socket.gethostname(), "pid": str(os.getpid())}
 
 
 def _open(spec: RunSpec, tracker, device, ckpt: Path | None, force: bool, result: RunResult, extra_tags) -> dict | None:
@@ -79,7 +88,7 @@ def _open(spec: RunSpec, tracker, device, ckpt: Path | None, force: bool, result
             return None
     if resume and tracker and resume.get("run_id") and tracker.reopen(resume["run_id"]):
         result.run_id = resume["run_id"]
-        tracker.set_tags(result.run_id, {"resumed_from": str(resume["position"]["round"])})
+        tracker.set_tags(result.run_id, {"resumed_from": str(resume["position"]["round"]), **process_tags()})
     elif tracker:
         result.run_id = tracker.start(spec.run_name, spec.flat_params(), run_tags(spec, device, extra_tags))
     if resume:
@@ -121,7 +130,7 @@ def execute(
     from an existing checkpoint into the same MLflow run, unless ``force``."""
     t_start = time.perf_counter()
     result = RunResult(spec=spec, status="RUNNING")
-    ckpt = checkpoint.path_for(checkpoint_dir, spec.key()) if checkpoint_dir else None
+    ckpt = _checkpoint_path(checkpoint_dir, spec, tracker)
     resume = _open(spec, tracker, device, ckpt, force, result, extra_tags)
     if result.status == "FAILED":
         _close(tracker, result, t_start)
@@ -153,6 +162,45 @@ def execute(
         _remove(ckpt)
     _close(tracker, result, t_start)
     return result
+
+
+def _checkpoint_path(folder: str | Path | None, spec: RunSpec, tracker) -> Path | None:
+    if not folder:
+        return None
+    return checkpoint.path_for(folder, spec.key(), f"{tracker.uri}#{tracker.experiment}" if tracker else "")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def close_orphans(tracker, specs: list[RunSpec], checkpoint_dir: str | Path | None) -> int:
+    """Runs of this experiment left RUNNING by a process of this host that is gone
+    (SIGKILL, a lost session): KILLED, unless a checkpoint of this grid names them, in
+    which case the grid resumes them. Runs of live processes or other hosts are left alone."""
+    keys = {s.key(): s for s in specs}
+    closed = 0
+    for r in tracker.runs(filter_string="attributes.status = 'RUNNING'"):
+        t = r.data.tags
+        if t.get("host") != socket.gethostname() or _alive(int(t.get("pid", "0") or 0)):
+            continue
+        ckpt = _checkpoint_path(checkpoint_dir, keys[t["config_key"]], tracker) if t.get("config_key") in keys else None
+        if ckpt and ckpt.is_file():
+            try:
+                if checkpoint.load(ckpt).get("run_id") == r.info.run_id:
+                    continue  # execute() reopens and continues it
+            except CorruptCheckpointError:
+                pass
+        tracker.set_tags(r.info.run_id, {"stopped": f"its process {t.get('pid')} on {t.get('host')} died without closing it"})
+        tracker.end(r.info.run_id, "KILLED")
+        closed += 1
+    return closed
 
 
 def _remove(ckpt: Path | None) -> None:
@@ -218,6 +266,8 @@ def run_grid(
     from its checkpoint."""
     cache = cache or DataCache()
     results = []
+    if tracker and (closed := close_orphans(tracker, specs, checkpoint_dir)):
+        echo(f"closed {closed} run(s) left RUNNING by a process that died (marked KILLED; their configurations run again)")
     done = tracker.finished_by_key() if (tracker and not force) else {}
     skipped = 0
     for i, spec in enumerate(specs, 1):

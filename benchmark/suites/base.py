@@ -102,6 +102,9 @@ class Suite(ABC):
         """The spec's view of loaded data (a subset, other preprocessing)."""
         return data
 
+    def check_model(self, name: str) -> None:  # noqa: B027 - every model fits the standard suite
+        """Raise ValueError (one line) if the suite cannot train this model."""
+
     def check(self, spec, data: Any) -> None:  # noqa: B027 - most suites have nothing to check
         """Raise ValueError (one line) if the spec cannot run on this data."""
 

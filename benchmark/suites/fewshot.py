@@ -238,6 +238,20 @@ class FewShotSuite(Suite):
                 for algo in o.algorithms or b.algorithms:
                     yield Cell(model, algo, b.hparams_for(algo, ways), fields, notes, setting=f"{ways}-way {shots}-shot")
 
+    def check_model(self, name: str) -> None:
+        """Episodic algorithms need an embedding and an N-way head (``embed``, ``head``, ``feature_dim``)."""
+        from ..models import list_models
+
+        with torch.device("meta"):
+            model = create_model(name, 5, 1, 28)
+        if not all(hasattr(model, a) for a in ("embed", "head", "feature_dim")):
+            fits = []
+            for m in list_models():
+                with torch.device("meta"):
+                    if hasattr(create_model(m, 5, 1, 28), "embed"):
+                        fits.append(m)
+            raise ValueError(f"model {name!r} has no embedding for the few-shot suite; valid: {', '.join(fits)}")
+
     def data_key(self, spec) -> tuple:
         return ("episodic", spec.dataset, spec.data_root)
 

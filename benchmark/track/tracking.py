@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .stores import check_uri, creation_lock
+
 DEFAULT_URI = "sqlite:///mlflow.db"
 DEFAULT_ARTIFACTS = "mlartifacts"
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
@@ -62,7 +64,12 @@ class Tracker:
 
         self.mlflow = mlflow
         self.uri = uri or default_uri()
-        self.client = MlflowClient(tracking_uri=self.uri)
+        check_uri(self.uri, "--tracking-uri" if uri else "MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI") else "--tracking-uri")
+        with creation_lock(self.uri):  # the first contact creates or upgrades the schema: once at a time
+            self.client = MlflowClient(tracking_uri=self.uri)
+            self._open_experiment(experiment)
+
+    def _open_experiment(self, experiment: str) -> None:
         exp = _retry(self.client.get_experiment_by_name, experiment)
         if exp is None:
             location = None
@@ -153,6 +160,7 @@ class Tracker:
         reopened if it exists; the grid's runs are nested under it."""
         runs = self.runs(filter_string=f"tags.grid_key = '{grid_key}' and tags.grid_parent = '1'")
         if runs and self.reopen(runs[0].info.run_id):
+            self.set_tags(runs[0].info.run_id, tags)
             return runs[0].info.run_id
         return self.start(name, {}, {"grid_key": grid_key, "grid_parent": "1", **tags})
 

@@ -27,6 +27,7 @@ import algorithms
 from ..plan import RunSpec
 from ..run.data import DataCache
 from ..run.runner import StopRun, execute
+from ..track.stores import StoreError, check_uri, creation_lock
 
 TUNED_DIR = "tuned"
 
@@ -63,15 +64,26 @@ def _quiet():
         yield
 
 
+def check_storage(url: str) -> None:
+    """One line (``StoreError``) for a storage that cannot work, before any trial."""
+    if url.endswith(".log") or url.startswith("journal:"):
+        folder = Path(url.removeprefix("journal:")).resolve().parent
+        if not folder.is_dir():
+            raise StoreError(f"--storage {url}: the folder {folder} does not exist; create it or name another file")
+        return
+    if not url.startswith(("sqlite:", "postgresql", "mysql")):
+        raise StoreError(f"--storage {url}: use an RDB URL (sqlite:///optuna.db, postgresql://...) or a .log journal file")
+    check_uri(url, "--storage")
+
+
 def _storage(url: str, heartbeat: int = HEARTBEAT_S):
-    if url.startswith(("sqlite:", "postgresql", "mysql")):
-        with _quiet():
-            return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat)
+    check_storage(url)
     if url.endswith(".log") or url.startswith("journal:"):
         from optuna.storages.journal import JournalFileBackend
 
         return optuna.storages.JournalStorage(JournalFileBackend(url.removeprefix("journal:")))
-    return url
+    with _quiet(), creation_lock(url):  # two workers starting on a new store create its tables once
+        return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat, grace_period=3 * heartbeat)
 
 
 def _parent_run(tracker, name: str) -> str:
@@ -184,7 +196,7 @@ def tune(spec: RunSpec, tracker, device, trials: int, timeout: float | None, sto
     The TPE sampler is seeded with ``seed``, the worker number and the number of trials
     the study already has, so a resumed study or a second worker proposes new points
     instead of replaying the first ones."""
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # a failed trial is a FAILED MLflow run with its error, not a log traceback
     name = study_name(spec)
     space = algorithms.get_class(spec.algorithm).Hparams.SEARCH_SPACE
     study = optuna.create_study(
@@ -198,8 +210,13 @@ def tune(spec: RunSpec, tracker, device, trials: int, timeout: float | None, sto
     if closed := _close_orphans(study, tracker, name):
         echo(f"study {name}: {closed} trial(s) of a stopped worker failed as stale and their MLflow runs closed as KILLED")
     if done < trials:
-        study.optimize(_objective(spec, tracker, device, space, parent, name, progress), n_trials=None, timeout=timeout,
-                       catch=(RuntimeError,), callbacks=[optuna.study.MaxTrialsCallback(trials, states=states)])
+        try:
+            study.optimize(_objective(spec, tracker, device, space, parent, name, progress), n_trials=None, timeout=timeout,
+                           catch=(RuntimeError,), callbacks=[optuna.study.MaxTrialsCallback(trials, states=states)])
+        except BaseException:  # Ctrl-C, SIGTERM: Optuna has failed the trial, execute() closed its run KILLED
+            tracker.set_tags(parent, {"stopped": "interrupted"})
+            tracker.end(parent, "KILLED")
+            raise
     summary, out = _summarise(study, name, storage, tuned_dir, tracker, parent)
     echo(f"study {name}: {summary['trials']} finished trials (was {done}); best validation accuracy "
          f"{100 * summary.get('best_value', float('nan')):.2f}% with {summary['params']} -> {out}")
@@ -215,8 +232,13 @@ def apply_tuned(specs: list[RunSpec], tuned_dir: str | Path = TUNED_DIR) -> tupl
             missing.append(study_name(s))
             out.append(s)
             continue
-        best = json.loads(path.read_text()).get("params", {})
-        hp = algorithms.make_hparams(s.algorithm, **{**s.hparams_dict(), **best})
+        try:
+            best = json.loads(path.read_text()).get("params", {})
+            if not isinstance(best, dict):
+                raise ValueError("'params' is not an object")
+            hp = algorithms.make_hparams(s.algorithm, **{**s.hparams_dict(), **best})
+        except (ValueError, TypeError, AttributeError) as e:  # json errors and BadHyperparameterError are ValueErrors
+            raise ValueError(f"{path} is not a usable tuning result ({e}); rerun `tune` or delete the file") from None
         note = f"tuned hyperparameters from study {study_name(s)}"
         out.append(dataclasses.replace(s, hparams=hp, scale_note="; ".join(x for x in (s.scale_note, note) if x)))
     return out, sorted(set(missing))

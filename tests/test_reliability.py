@@ -1,0 +1,249 @@
+"""Reliability with real processes and real signals: concurrent starts on a new store,
+atomic checkpoints, no run left RUNNING, and one clear line (exit 2, no run created) for
+every class of bad input."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from benchmark.cli import main
+from benchmark.run import checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(cache):
+    env = dict(os.environ, PYTHONPATH=str(ROOT), BENCHMARK_CACHE=str(cache), OMP_NUM_THREADS="1")
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return env
+
+
+def _runs(uri, experiment):
+    from mlflow.tracking import MlflowClient
+
+    c = MlflowClient(tracking_uri=uri)
+    exp = c.get_experiment_by_name(experiment)
+    return [] if exp is None else c.search_runs([exp.experiment_id], max_results=1000)
+
+
+# ----------------------------------------------------------------------- stores
+@pytest.mark.slow
+def test_readme_two_shard_example_on_a_new_store_records_every_run(tmp_path, session_cache):
+    """The README's concurrency example, literally: both shards started together on a store
+    that does not exist yet (5 times, each on a new store)."""
+    base = [sys.executable, "-m", "benchmark", "run", "--no-progress", "--model", "cnet1", "--algorithm", "standard",
+            "--seeds", "0", "1", "--epochs", "1", "--max-steps", "1"]
+    for attempt in range(5):
+        uri = f"sqlite:///{tmp_path / f'new{attempt}.db'}"
+        procs = [subprocess.Popen(base + ["--shard", f"{i}/2", "--tracking-uri", uri], cwd=tmp_path, env=_env(session_cache),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (1, 2)]
+        outs = [p.communicate(timeout=300) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
+        cells = [r for r in _runs(uri, "standard") if r.data.tags.get("grid_parent") != "1"]
+        assert len(cells) == 2 and all(r.info.status == "FINISHED" for r in cells)
+
+
+def test_checkpoint_replace_is_atomic_and_leaves_no_temp_file(tmp_path, monkeypatch):
+    path = tmp_path / "c.pt"
+    checkpoint.save(path, {"w": torch.arange(10.0), "round": 1})
+
+    def killed(*a, **k):  # the process dies between writing the new file and renaming it
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save(path, {"w": torch.zeros(10), "round": 2})
+    monkeypatch.undo()
+    assert checkpoint.load(path)["round"] == 1  # the old checkpoint is whole and still matches its digest
+    assert [p.name for p in tmp_path.iterdir()] == ["c.pt"]
+
+
+def test_full_disk_leaves_no_temp_file(tmp_path, monkeypatch):
+    real_open = open
+
+    class Full:
+        def __init__(self, f):
+            self.f = f
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def write(self, data):
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("builtins.open", lambda p, m="r", *a, **k: Full(real_open(p, m, *a, **k)) if "w" in m else real_open(p, m, *a, **k))
+    with pytest.raises(OSError, match="No space"):
+        checkpoint.save(tmp_path / "c.pt", {"round": 1})
+    monkeypatch.undo()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_checkpoints_of_two_stores_never_mix():
+    a = checkpoint.path_for("ck", "abc", "sqlite:///one.db#standard")
+    b = checkpoint.path_for("ck", "abc", "sqlite:///two.db#standard")
+    assert a != b and a.name.startswith("abc-") and b.name.startswith("abc-")
+
+
+def _wait_running(uri, experiment, proc, timeout=180):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if proc.poll() is not None:
+            return False
+        try:
+            if any(r.info.status == "RUNNING" and "config_key" in r.data.tags for r in _runs(uri, experiment)):
+                return True
+        except Exception:
+            pass
+        time.sleep(0.3)
+    return False
+
+
+@pytest.mark.slow
+def test_sigkill_before_the_first_checkpoint_then_rerun_leaves_nothing_running(tmp_path, session_cache):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    cmd = [sys.executable, "-m", "benchmark", "run", "--suite", "fewshot", "--algorithm", "protonet", "--seeds", "0",
+           "--meta-iterations", "400", "--test-episodes", "5", "--no-progress", "--tracking-uri", uri]
+    p = subprocess.Popen(cmd, cwd=tmp_path, env=_env(session_cache), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert _wait_running(uri, "fewshot", p), "the run never started"
+    assert not list((tmp_path / "checkpoints").glob("*.pt"))
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=60)
+    r = subprocess.run(cmd[:9] + ["40"] + cmd[10:], cwd=tmp_path, env=_env(session_cache), capture_output=True, text=True,
+                       timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert "left RUNNING by a process that died" in r.stdout
+    runs = _runs(uri, "fewshot")
+    assert not [x for x in runs if x.info.status == "RUNNING"]
+    assert sorted(x.info.status for x in runs if "config_key" in x.data.tags) == ["FINISHED", "KILLED"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_tune_interrupted_exits_cleanly_and_leaves_nothing_running(tmp_path, session_cache, sig, code):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    cmd = [sys.executable, "-m", "benchmark", "tune", "--trials", "3", "--algorithm", "standard", "--model", "cnet1",
+           "--epochs", "30", "--seeds", "0", "--no-progress", "--storage", f"sqlite:///{tmp_path / 'o.db'}",
+           "--tracking-uri", uri]
+    p = subprocess.Popen(cmd, cwd=tmp_path, env=_env(session_cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert _wait_running(uri, "standard-tuning", p)
+    time.sleep(1.0)
+    p.send_signal(sig)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == code, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    runs = _runs(uri, "standard-tuning")
+    assert runs and not [r for r in runs if r.info.status == "RUNNING"]
+    import optuna
+
+    study = optuna.load_study(study_name="standard.quick.digits.cnet1.standard", storage=f"sqlite:///{tmp_path / 'o.db'}")
+    assert [t.state.name for t in study.trials] == ["FAIL"]
+
+
+@pytest.mark.slow
+def test_ui_sigterm_leaves_no_child_process(tmp_path):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    subprocess.run([sys.executable, "-c", f"from benchmark.track.tracking import Tracker; Tracker({uri!r}, 'standard')"],
+                   check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    p = subprocess.Popen([sys.executable, "-m", "benchmark", "ui", "--tracking-uri", uri, "--port", str(port)],
+                         env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert "MLflow UI" in p.stdout.readline()
+    children = subprocess.run(["pgrep", "-f", f"port {port}"], capture_output=True, text=True).stdout.split()
+    assert len(children) >= 2  # the command and the server (with its workers)
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=60)
+    time.sleep(1)
+    assert subprocess.run(["pgrep", "-f", f"port {port}"], capture_output=True, text=True).stdout.split() == []
+
+
+# -------------------------------------------------------------------- bad input
+def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
+    (tmp / "notes.txt").write_text("not data")
+    (tmp / "notes.zip").write_text("not data")
+    (tmp / "trunc.tar.gz").write_bytes(b"\x1f\x8b\x08\x00" + b"\x00" * 40)
+    for split in ("train", "test"):
+        (tmp / "jpegs" / split / "cat").mkdir(parents=True, exist_ok=True)
+        (tmp / "jpegs" / split / "cat" / "1.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
+    (tmp / "afile").write_text("x")
+    (tmp / "store.db").write_text("a text file, not a database")
+    (tmp / "tuned").mkdir(exist_ok=True)
+    (tmp / "tuned" / "standard.quick.digits.cnet1.standard.json").write_text("{not json")
+    (tmp / "range").mkdir(exist_ok=True)
+    (tmp / "range" / "standard.quick.digits.cnet1.standard.json").write_text(json.dumps({"params": {"lr": -1}}))
+    run = ["run", "--no-progress", "--tracking-uri", f"sqlite:///{tmp / 'ok.db'}"]
+    img = ["--dataset", "imagefolder", "--data-root"]
+    return {
+        "text file as data": (run + img + [str(tmp / "notes.txt")], "is not a folder or a .tar/.tar.gz/.zip archive"),
+        "text file named .zip": (run + img + [str(tmp / "notes.zip")], "not a readable archive"),
+        "truncated archive": (run + img + [str(tmp / "trunc.tar.gz")], "not a readable archive"),
+        "corrupt jpeg": (run + img + [str(tmp / "jpegs")], "1.jpg is not a readable image"),
+        "store parent is a file": (["run", "--tracking-uri", f"sqlite:///{tmp / 'afile' / 'm.db'}"], "is a file, not a folder"),
+        "unknown scheme": (["run", "--tracking-uri", "foo://bar"], "unknown scheme 'foo'"),
+        "store is a text file": (["run", "--tracking-uri", f"sqlite:///{tmp / 'store.db'}"], "is not an SQLite database"),
+        "unreachable server": (["run", "--tracking-uri", "http://127.0.0.1:9"], "does not answer"),
+        "tune storage": (["tune", "--trials", "1", "--storage", "foo://x", "--tracking-uri", f"sqlite:///{tmp / 'ok.db'}"],
+                         "--storage foo://x"),
+        "out is a file": (run + ["--out", str(tmp / "afile")], "--out"),
+        "checkpoint dir is a file": (run + ["--checkpoint-dir", str(tmp / "afile")], "--checkpoint-dir"),
+        "nan hyperparameter": (run + ["--suite", "fewshot", "--set", "inner_lr=nan"], "inner_lr must be finite"),
+        "inf hyperparameter": (run + ["--set", "lr=inf"], "lr must be finite"),
+        "text hyperparameter": (run + ["--set", "lr=abc"], "lr must be a number, got 'abc'"),
+        "model of the other suite": (run + ["--suite", "fewshot", "--model", "cnet1"], "no embedding for the few-shot suite"),
+        "malformed tuned json": (run + ["--model", "cnet1", "--algorithm", "standard", "--tuned", "--tuned-dir", str(tmp / "tuned")],
+                                 "not a usable tuning result"),
+        "out of range tuned json": (run + ["--model", "cnet1", "--algorithm", "standard", "--tuned", "--tuned-dir", str(tmp / "range")],
+                                    "lr must be > 0"),
+        "perf model": (["perf", "--model", "nosuch"], "unknown model 'nosuch'"),
+        "empty validation split": (run + ["--val-fraction", "0"], "--val-fraction must be in (0, 1)"),
+        "download without network": (run + ["--dataset", "cifar10", "--data-root", str(tmp / "none"), "--download"],
+                                     "cannot download"),
+        "misspelt algorithm": (run + ["--algorithm", "mltp_f0"], "did you mean 'mltp_fo'"),
+        "leaderboard without store": (["leaderboard", "--tracking-uri", f"sqlite:///{tmp / 'nothing.db'}"], "no tracking store"),
+        "ui port": (["ui", "--port", "70000"], "--port must be in 1..65535"),
+    }
+
+
+IDS = ["text file as data", "text file named .zip", "truncated archive", "corrupt jpeg", "store parent is a file", "unknown scheme",
+       "store is a text file", "unreachable server", "tune storage", "out is a file", "checkpoint dir is a file",
+       "nan hyperparameter", "inf hyperparameter", "text hyperparameter", "model of the other suite", "malformed tuned json",
+       "out of range tuned json", "perf model", "empty validation split", "download without network", "misspelt algorithm",
+       "leaderboard without store", "ui port"]
+
+
+@pytest.mark.parametrize("case", IDS)
+def test_bad_input_is_one_line_exit_2_and_creates_no_run(case, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv, needle = _bad_inputs(tmp_path)[case]
+    rc = main(argv)
+    err = capsys.readouterr().err
+    assert rc == 2, err
+    assert needle in err, err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert not (tmp_path / "ok.db").exists() and not (tmp_path / "mlflow.db").exists() and not (tmp_path / "nothing.db").exists()
+
+
+def test_every_bad_input_class_is_tested(tmp_path):
+    assert sorted(_bad_inputs(tmp_path)) == sorted(IDS)
+
+
+def test_leaderboard_with_an_unknown_baseline_lists_the_algorithms(tmp_path, monkeypatch, capsys):
+    from benchmark.track.tracking import Tracker
+    from tests.leaderboard_runs import populate_standard
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    populate_standard(Tracker(uri, "standard"))
+    assert main(["leaderboard", "--tracking-uri", uri, "--baseline", "nosuch", "--out", str(tmp_path / "lb")]) == 2
+    err = capsys.readouterr().err
+    assert "baseline 'nosuch' has no finished runs; algorithms present: mltp, mltp_fo, standard" in err
