@@ -46,6 +46,10 @@ class Algorithm:
     def train_step(self, data: Any) -> dict[str, float]:
         raise NotImplementedError
 
+    def progress(self, step: int, total: int) -> None:
+        """Called before training step ``step`` (0-based) of ``total``: the algorithm's own
+        schedules (Reptile's annealed outer step, ProtoNet's halving learning rate)."""
+
     def metrics(self) -> dict[str, float]:
         """Diagnostics of the algorithm's own state (e.g. alpha statistics), logged at
         every evaluation point under these names."""
@@ -107,6 +111,12 @@ class EpisodicAlgorithm(Algorithm):
 
     def train_step(self, tasks: Sequence[Task]) -> dict[str, float]:
         raise NotImplementedError
+
+    def train_task(self, ways: int, shots: int, queries: int) -> tuple[int, int, int]:
+        """The (ways, shots, queries) of the meta-training tasks this algorithm samples;
+        test tasks keep the run's setting. ProtoNet trains with more ways, Reptile with
+        more shots than it is tested on (their papers' protocols)."""
+        return ways, shots, queries
 
     def query_logits(self, task: Task) -> torch.Tensor:
         """Adapt to ``task``'s support set (without changing the learned state) and

@@ -101,8 +101,15 @@ class MTL(EpisodicAlgorithm):
     def query_logits(self, task: Task) -> torch.Tensor:
         return self.meta.query_logits(task)
 
+    def train_task(self, ways: int, shots: int, queries: int) -> tuple[int, int, int]:
+        return self.meta.train_task(ways, shots, queries)
+
+    def progress(self, step: int, total: int) -> None:
+        self.meta.progress(step, total)
+
     def extra_state(self) -> dict[str, torch.Tensor]:
-        return {f"global_head.{k}": v for k, v in self.global_head.state_dict(keep_vars=True).items()}
+        heads = {f"global_head.{k}": v for k, v in self.global_head.state_dict(keep_vars=True).items()}
+        return {**heads, **{f"meta.{k}": v for k, v in self.meta.extra_state().items()}}
 
 
 class MTLMAML(MTL):

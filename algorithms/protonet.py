@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import EpisodicAlgorithm, Task
+from .errors import BadHyperparameterError
 from .optim import OptimHparams, add_weight_decay, build_optimizer
 
 
@@ -26,7 +27,14 @@ def proto_logits(query: torch.Tensor, protos: torch.Tensor) -> torch.Tensor:
 
 @dataclass
 class ProtoNetHparams(OptimHparams):
-    pass
+    train_ways: int = 0  # ways of the training episodes (Snell et al.: 60 on Omniglot); 0: the test ways
+    train_queries: int = 0  # queries per class of the training episodes (Snell et al.: 5 on Omniglot); 0: the test queries
+    lr_halve_every: int = 0  # halve the learning rate every this many meta-iterations (Snell et al.: 2000); 0: never
+
+    def validate(self) -> None:
+        super().validate()
+        if self.train_ways < 0 or self.train_ways == 1 or self.lr_halve_every < 0 or self.train_queries < 0:
+            raise BadHyperparameterError("train_ways must be 0 or >= 2; lr_halve_every and train_queries >= 0")
 
 
 class ProtoNet(EpisodicAlgorithm):
@@ -39,6 +47,14 @@ class ProtoNet(EpisodicAlgorithm):
         # the N-way head is unused: only the embedding is learned
         self.params = [p for n, p in model.named_parameters() if not n.startswith("head.")]
         self.optimizer = build_optimizer(self.params, hparams)
+
+    def train_task(self, ways: int, shots: int, queries: int) -> tuple[int, int, int]:
+        return (self.hparams.train_ways or ways), shots, (self.hparams.train_queries or queries)
+
+    def progress(self, step: int, total: int) -> None:
+        if self.hparams.lr_halve_every:
+            for g in self.optimizer.param_groups:
+                g["lr"] = self.hparams.lr * 0.5 ** (step // self.hparams.lr_halve_every)
 
     def _logits(self, task: Task) -> torch.Tensor:
         ns = len(task.support_y)

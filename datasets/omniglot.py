@@ -11,7 +11,8 @@ Characters present in several sources (Greek and Latin in small1 and small2) are
 Splits:
 * ``characters`` (Vinyals et al.): classes shuffled with a fixed seed; 1,200 of 1,623 for
   meta-training (1,100 train + 100 validation), 423 for test; the same proportions on a
-  subset; meta-training classes get x4 rotations (90/180/270 degrees) as new classes.
+  subset; every split's classes get x4 rotations (90/180/270 degrees) as new classes
+  (MAML's and ProtoNet's protocol).
 * ``alphabets``: whole alphabets are held out (1/8 validation, 1/4 test, at least one
   each), so test characters come from scripts never seen in training.
 """
@@ -115,12 +116,16 @@ def load_omniglot(
         of = {a: i for i, a in enumerate(alphabets)}
         pick = lambda chosen: [i for i, c in enumerate(classes) if of[c.split("/")[0]] in chosen]  # noqa: E731
         train, val, test = pick(set(a_train)), pick(set(a_val)), pick(set(a_test))
+    # The characters split rotates every split's classes, as MAML and ProtoNet do (1,200 x 4
+    # meta-training, 423 x 4 test classes: Finn et al. App. A.1, Snell et al. Sec. 3.1); the
+    # alphabets split (this suite's held-out-scripts protocol) rotates meta-training classes only.
+    held_out_rotations = rotations and split == "characters"
     splits = {
         "train": build_split(images, labels, classes, train, rotations=rotations),
-        "val": build_split(images, labels, classes, val),
-        "test": build_split(images, labels, classes, test),
+        "val": build_split(images, labels, classes, val, rotations=held_out_rotations),
+        "test": build_split(images, labels, classes, test, rotations=held_out_rotations),
     }
-    info = {"split": split, "rotations": rotations}
+    info = {"split": split, "rotations": rotations, "held_out_rotations": held_out_rotations}
     if split == "alphabets":
         for k, v in splits.items():
             info[f"{k}_alphabets"] = sorted({c.split("/")[0] for c in v.classes})

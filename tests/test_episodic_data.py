@@ -83,14 +83,15 @@ def test_omniglot_torchvision_layout_zips_and_download(tmp_path, monkeypatch):
     assert (tmp_path / "data" / "omniglot-py" / "images_background.zip").is_file()
     assert d.image_size == 28 and d.in_channels == 1
     total = 16
-    n_train = d.splits["train"].num_classes // 4
-    assert n_train + d.splits["val"].num_classes + d.splits["test"].num_classes == total
-    assert d.splits["train"].num_classes % 4 == 0  # x4 rotations
+    n = {k: v.num_classes // 4 for k, v in d.splits.items()}
+    assert n["train"] + n["val"] + n["test"] == total
+    assert all(v.num_classes % 4 == 0 for v in d.splits.values())  # x4 rotations, test classes too (MAML, ProtoNet)
     _splits_disjoint(d)
     a = datasets.get_episodic("omniglot-alphabets", root=tmp_path / "data")
     alph = {k: {c.split("/")[0] for c in v.classes} for k, v in a.splits.items()}
     assert not alph["train"] & alph["test"] and not alph["val"] & alph["test"]
     assert len(alph["test"]) == 2 and len(alph["val"]) == 1 and len(alph["train"]) == 5
+    assert a.splits["train"].num_classes % 4 == 0 and a.info["held_out_rotations"] is False  # held-out scripts: unrotated
 
 
 def test_omniglot_missing_is_one_clear_line(tmp_path):

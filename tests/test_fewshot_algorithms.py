@@ -90,7 +90,8 @@ def test_reptile_update_equals_formula():
     eps, inner_lr, steps = 0.7, 0.1, 3
     model = tiny_model()
     theta = {n: p.detach().clone() for n, p in model.named_parameters()}
-    algo = algorithms.create("reptile", model, lr=eps, inner_lr=inner_lr, inner_steps=steps)
+    algo = algorithms.create("reptile", model, lr=eps, inner_lr=inner_lr, inner_steps=steps, inner_optimizer="sgd",
+                             inner_batch=0, train_shots=0)
     algo.train_step(TASKS)
     ref_model = tiny_model()
     expect = {n: torch.zeros_like(v) for n, v in theta.items()}
@@ -107,6 +108,51 @@ def test_reptile_update_equals_formula():
             expect[n] += (p.detach() - theta[n]) / len(TASKS)
     for n, p in model.named_parameters():
         torch.testing.assert_close(p.detach(), theta[n] + eps * expect[n], rtol=1e-9, atol=1e-11)
+
+
+def test_reptile_with_the_authors_inner_loop_equals_adam_beta1_0_on_mini_batches():
+    """openai/supervised-reptile: Adam (beta1 = 0, TF defaults otherwise) on mini-batches
+    drawn without replacement; its second moments carry over from task to task."""
+    lr, eps, steps, batch = 0.01, 0.5, 3, 2
+    model = tiny_model()
+    theta = {n: p.detach().clone() for n, p in model.named_parameters()}
+    algo = algorithms.create("reptile", model, lr=eps, inner_lr=lr, inner_steps=steps, inner_batch=batch, lr_final=-1)
+    ref = tiny_model()
+    torch.manual_seed(5)
+    algo.train_step(TASKS)
+    torch.manual_seed(5)
+    v = {n: torch.zeros_like(p) for n, p in ref.named_parameters()}
+    t = 0
+    expect = {n: torch.zeros_like(p) for n, p in theta.items()}
+    for task in TASKS:
+        m = copy.deepcopy(ref)
+        x, y = torch.cat([task.support_x, task.query_x]), torch.cat([task.support_y, task.query_y])
+        order, pos = torch.randperm(len(y)), 0
+        for _ in range(steps):
+            if pos + batch > len(y):
+                order, pos = torch.randperm(len(y)), 0
+            idx = order[pos: pos + batch]
+            pos += batch
+            m.zero_grad()
+            F.cross_entropy(m(x[idx]), y[idx]).backward()
+            t += 1
+            with torch.no_grad():
+                for n, p in m.named_parameters():
+                    v[n] = 0.999 * v[n] + 0.001 * p.grad ** 2
+                    p -= lr * (1 - 0.999 ** t) ** 0.5 * p.grad / (v[n].sqrt() + 1e-8)
+        for n, p in m.named_parameters():
+            expect[n] += (p.detach() - theta[n]) / len(TASKS)
+    for n, p in model.named_parameters():
+        torch.testing.assert_close(p.detach(), theta[n] + eps * expect[n], rtol=1e-7, atol=1e-9)
+
+
+def test_reptile_outer_step_is_annealed_linearly_and_trains_on_train_shots():
+    algo = algorithms.create("reptile", tiny_model(), lr=1.0, lr_final=0.0, train_shots=12)
+    for step, want in ((0, 1.0), (25, 0.75), (100, 0.0)):
+        algo.progress(step, 100)
+        assert algo.optimizer.param_groups[0]["lr"] == pytest.approx(want)
+    assert algo.train_task(5, 1, 15) == (5, 11, 1)  # 12 training examples per class, tested at 1 shot
+    assert algorithms.create("reptile", tiny_model(), train_shots=0).train_task(5, 1, 15) == (5, 1, 15)
 
 
 def test_protonet_logits_are_negative_squared_distances_to_class_means():
@@ -138,6 +184,7 @@ def test_mtl_update_equals_beta_mix(meta):
     # theta_meta: the plain meta-learner's step from the same start
     meta_model = copy.deepcopy(model)
     meta_algo = algorithms.create(meta, meta_model, **{k: v for k, v in hp.items() if k not in ("beta", "disc_lr", "train_classes")})
+    torch.manual_seed(11)  # Reptile draws its inner mini-batches from torch's generator: the same draws for both
     meta_algo.train_step(TASKS)
     # theta_disc: one SGD step of the supervised loss on all instances, global labels
     disc_model, head = copy.deepcopy(model), copy.deepcopy(algo.global_head)
@@ -146,6 +193,7 @@ def test_mtl_update_equals_beta_mix(meta):
     F.cross_entropy(head(disc_model.embed(x)), g).backward()
     theta0 = {n: p.detach().clone() for n, p in model.named_parameters()}
     head0 = {n: p.detach().clone() for n, p in algo.global_head.named_parameters()}
+    torch.manual_seed(11)
     algo.train_step(TASKS)
     for (n, p), pm, pd in zip(model.named_parameters(), meta_model.parameters(), disc_model.parameters()):
         disc = theta0[n] - disc_lr * pd.grad if pd.grad is not None else theta0[n]

@@ -58,7 +58,7 @@ def overrides_from(args):
         datasets=args.dataset, models=args.model, algorithms=args.algorithm, seeds=args.seeds,
         epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
         train_per_class=args.train_per_class, data_root=args.data_root, download=args.download,
-        val_fraction=args.val_fraction, hparams=_set_values(args.set), ways=args.ways, shots=args.shots, queries=args.queries,
+        val_fraction=args.val_fraction, keep_val_split=args.keep_val_split or args.command == "tune", hparams=_set_values(args.set), ways=args.ways, shots=args.shots, queries=args.queries,
         meta_iterations=args.meta_iterations, meta_batch=args.meta_batch, test_episodes=args.test_episodes,
     )
 
@@ -99,6 +99,14 @@ def check_data(specs, cache) -> int | None:
 
 
 def cmd_list(args) -> int:
+    if args.protocol:
+        from ..report.protocol import record
+
+        try:
+            print(record(args.protocol, args.suite))
+        except ValueError as e:
+            return fail(str(e))
+        return 0
     import algorithms
     import datasets
 

@@ -33,6 +33,9 @@ def _grid_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument("--batch-size", type=nonneg_int)
     r.add_argument("--train-per-class", type=nonneg_int, help="reduced scale: at most this many training images per class")
     r.add_argument("--val-fraction", type=float, default=0.1, help="validation share carved from the training data")
+    r.add_argument("--keep-val-split", action="store_true",
+                   help="paper profiles: hold out --val-fraction for validation (default: train on the whole training set, "
+                        "as the MLTP paper does; tune always holds it out)")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="algorithm hyperparameter, e.g. --set eta=0.5")
     r.add_argument("--ways", nargs="+", type=nonneg_int, help="few-shot: N of N-way (several allowed)")
     r.add_argument("--shots", nargs="+", type=nonneg_int, help="few-shot: K of K-shot (several allowed)")
@@ -109,7 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     tune_p = sub.add_parser("tune", help="Optuna: tune each algorithm's hyperparameters on validation accuracy")
     _grid_flags(tune_p)
     _tune_flags(tune_p)
-    sub.add_parser("list", help="list algorithms, datasets, models, suites and profiles")
+    ls = sub.add_parser("list", help="list algorithms, datasets, models, suites and profiles")
+    ls.add_argument("--protocol", metavar="PROFILE",
+                    help="every protocol element of a profile, with its deviations from the paper and their sources")
+    ls.add_argument("--suite", choices=list(SUITES), help="with --protocol: the suite (default: every suite with that profile)")
     ui = sub.add_parser("ui", help="start the MLflow UI on the tracking store (127.0.0.1) and print its URL")
     ui.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
     ui.add_argument("--port", type=nonneg_int, default=5000)

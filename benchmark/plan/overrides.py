@@ -29,6 +29,7 @@ class Overrides:
     data_root: str | None = None
     download: bool = False
     val_fraction: float = 0.1
+    keep_val_split: bool = False  # paper profiles train on the whole training set unless this is set (tuning sets it)
     hparams: dict[str, Any] = field(default_factory=dict)  # --set key=value
     # few-shot suite
     ways: list[int] | None = None

@@ -67,6 +67,7 @@ def _train_round(session: Session, rnd: int, batches: Iterable[Any], pos: Positi
     sums: dict[str, float] = {}
     n = 0
     for batch in batches:
+        algo.progress(pos.step, total)
         stats = algo.train_step(batch)
         pos.step += 1
         n += 1

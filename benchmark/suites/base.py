@@ -160,6 +160,10 @@ class Suite(ABC):
                   metric: str | None = None) -> references.Reference | None:
         return references.lookup(self.name, paper_dataset, model, algorithm, metric or self.style.reference_metric, setting)
 
+    @abstractmethod
+    def protocol_elements(self, spec) -> dict[str, str]:
+        """Every protocol element of a planned run, in words (``list --protocol``)."""
+
     def perf(self, args, device: torch.device) -> int:
         raise ValueError(f"suite {self.name} has no perf benchmark")
 

@@ -42,6 +42,9 @@ class Block:
     per_model_algorithms: dict[str, list[str]] = field(default_factory=dict)  # exceptions (CNet4)
     per_model_hparams: dict[str, dict[str, Any]] = field(default_factory=dict)  # exceptions (CNet4 wd)
     preprocess: dict[str, Any] = field(default_factory=dict)
+    # The MLTP paper trains on all 50,000 / 100,000 training images (Sec. IV-A): a paper run with a
+    # fixed schedule and its final weights chooses nothing on a validation split.
+    full_train: bool = False
 
     def algorithms_for(self, model: str) -> list[str]:
         return self.per_model_algorithms.get(model, self.algorithms)
@@ -68,6 +71,7 @@ def _cifar_block(dataset: str, prefix: str) -> Block:
         hparams=dict(CIFAR_HP),
         per_model_algorithms={f"{prefix}4": FO_ONLY},
         per_model_hparams={f"{prefix}4": {"weight_decay": 1e-4}},
+        full_train=True,
     )
 
 
@@ -92,6 +96,7 @@ PROFILES: dict[str, list[Block]] = {
             epochs=90,
             milestones=[30, 60],
             hparams=dict(TINY_HP),
+            full_train=True,
         ),
     ],
 }
@@ -138,10 +143,11 @@ def final_metrics(history: list[dict[str, float]]) -> dict[str, float]:
     validation-selected epoch for reference."""
     last = history[-1]
     out = {f"final_{k}": v for k, v in last.items() if k not in ("epoch", "step", "lr", "epoch_time")}
-    best = max(history, key=lambda h: h["val_acc"])
-    out["best_val_acc"] = best["val_acc"]
-    out["best_val_epoch"] = best["epoch"]
-    out["test_acc_at_best_val"] = best["test_acc"]
+    if "val_acc" in last:
+        best = max(history, key=lambda h: h["val_acc"])
+        out["best_val_acc"] = best["val_acc"]
+        out["best_val_epoch"] = best["epoch"]
+        out["test_acc_at_best_val"] = best["test_acc"]
     out["epochs_run"] = last["epoch"]
     out["steps_run"] = last["step"]
     out["train_time_s"] = sum(h["epoch_time"] for h in history)
@@ -162,7 +168,8 @@ class StandardSession:
         self.generator = torch.Generator().manual_seed(10_000 + spec.seed)
         pre = data.preprocess
         self.train = BatchLoader(data.train, spec.batch_size, pre, train=True, generator=self.generator, device=device)
-        self.evals = {split: BatchLoader(getattr(data, split), 512, pre, train=False, device=device) for split in ("val", "test")}
+        self.evals = {split: BatchLoader(getattr(data, split), 512, pre, train=False, device=device)
+                      for split in ("val", "test") if len(getattr(data, split))}  # no validation split: the paper's full training set
         self.num_classes = data.num_classes
         self.epochs = spec.epochs
         total = spec.epochs * len(self.train)
@@ -231,8 +238,11 @@ class StandardSuite(Suite):
             notes.append(f"{o.train_per_class} training images per class")
         if o.batch_size and o.batch_size != b.batch_size:
             notes.append(f"batch {o.batch_size} instead of {b.batch_size}")
+        val_fraction = 0.0 if b.full_train and not o.keep_val_split else o.val_fraction
+        if b.full_train and o.keep_val_split:
+            notes.append(f"{o.val_fraction:.0%} of the training set held out for validation")
         fields = dict(epochs=epochs, batch_size=o.batch_size or b.batch_size, max_steps=o.max_steps,
-                      milestones=scaled_milestones(b.milestones, b.epochs, epochs), val_fraction=o.val_fraction,
+                      milestones=scaled_milestones(b.milestones, b.epochs, epochs), val_fraction=val_fraction,
                       train_per_class=o.train_per_class, preprocess=dict(b.preprocess))
         for model in o.models or b.models:
             for algo in o.algorithms or b.algorithms_for(model):
@@ -262,7 +272,8 @@ class StandardSuite(Suite):
         return int(tags.get("data.num_classes", 0) or 0)
 
     def headline(self, m: dict[str, float]) -> str:
-        return f"test {100 * m['final_test_acc']:.2f}% (val {100 * m['final_val_acc']:.2f}%)"
+        val = f" (val {100 * m['final_val_acc']:.2f}%)" if "final_val_acc" in m else " (trained on the whole training set)"
+        return f"test {100 * m['final_test_acc']:.2f}%{val}"
 
     def comparison_plot(self, results, title: str, path: Path) -> Path:
         curves = defaultdict(list)
@@ -272,7 +283,7 @@ class StandardSuite(Suite):
 
     def value_columns(self, group: Sequence, runs: Sequence, paper_dataset: str | None) -> dict[str, str]:
         def mean_std(key: str) -> str:
-            xs = [100 * r.metrics.get(key, float("nan")) for r in runs]
+            xs = [100 * r.metrics[key] for r in runs if key in r.metrics]
             return f"{statistics.fmean(xs):.2f} +- {statistics.stdev(xs) if len(xs) > 1 else 0.0:.2f}" if xs else "-"
 
         cols = {"test top-1 %": mean_std("final_test_acc")}
@@ -282,6 +293,20 @@ class StandardSuite(Suite):
             cols["test top-5 %"] = mean_std("final_test_top5") + (f" (paper {ref5.value:.1f})" if ref5 else "")
         cols["val top-1 %"] = mean_std("final_val_acc")
         return cols
+
+    def protocol_elements(self, spec) -> dict[str, str]:
+        hp = spec.hparams
+        opt = f"{hp.optimizer}, lr {hp.lr}" + (f", momentum {hp.momentum}" if hp.optimizer == "sgd" else "")
+        out = {"model": spec.model, "optimiser": opt, "weight decay (beta)": str(hp.weight_decay),
+               "schedule": f"{spec.epochs} epochs, lr x{spec.lr_gamma} at epochs {spec.milestones}",
+               "batch": f"{spec.batch_size} (MLTP: first half task i, second half task j)" if spec.algorithm.startswith("mltp")
+               else str(spec.batch_size),
+               "validation split": f"{spec.val_fraction:.0%} of the training set" if spec.val_fraction else "none (whole training set)",
+               "data": f"{spec.dataset}, the dataset's preprocessing and augmentation (`list`)"}
+        if hasattr(hp, "eta"):
+            out["eta, alpha init"] = f"eta {hp.eta}, alpha ~ N({hp.alpha_mean}, {hp.alpha_std}) per layer" + (
+                " (fixed)" if hp.fix_alpha else " (learned)")
+        return out
 
     def perf(self, args, device: torch.device) -> int:
         from ..perf.standard import run_perf
