@@ -108,6 +108,7 @@ class EpisodicAlgorithm(Algorithm):
     """
 
     consumes: ClassVar[str] = "episodes"
+    uses_model_head: ClassVar[bool] = True  # its test-time logits come from the model's N-way head (so N is fixed)
 
     def train_step(self, tasks: Sequence[Task]) -> dict[str, float]:
         raise NotImplementedError

@@ -40,6 +40,7 @@ class ProtoNetHparams(OptimHparams):
 class ProtoNet(EpisodicAlgorithm):
     """Prototypical networks: nearest class mean in a learned embedding."""
 
+    uses_model_head = False  # embeddings only: any number of ways at test
     Hparams = ProtoNetHparams
 
     def __init__(self, model, hparams: ProtoNetHparams, train_classes: int | None = None) -> None:

@@ -65,6 +65,7 @@ def fit_head(feats: torch.Tensor, labels: torch.Tensor, ways: int, lr: float, st
 class Transfer(EpisodicAlgorithm):
     """Transfer learning: pretrain on all meta-training classes, fit a new head per task."""
 
+    uses_model_head = False  # embeddings only: any number of ways at test
     Hparams = TransferHparams
 
     def __init__(self, model, hparams: TransferHparams, train_classes: int | None = None) -> None:

@@ -5,6 +5,7 @@ Note: this top-level package is called ``datasets``, like the Hugging Face distr
 Do not install both in one environment; ``tests/test_layering.py`` checks that
 ``import datasets`` resolves to this package.
 """
+from . import manifest
 from .base import ImageSet, Preprocess, SupervisedData
 from .episodic import ClassSplit, Episode, EpisodeSampler, EpisodicData, FixedEpisodes
 from .errors import DataError, DataNotFoundError, IntegrityError, UnknownDatasetError
@@ -14,6 +15,7 @@ from .registry import available, describe, get, get_episodic
 IS_META_BENCHMARK = True
 
 __all__ = [
+    "manifest",
     "BatchLoader",
     "ClassSplit",
     "Episode",

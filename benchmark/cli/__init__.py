@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     handlers = {"list": commands.cmd_list, "run": commands.cmd_run, "perf": commands.cmd_perf, "ui": commands.cmd_ui,
-                "tune": commands.cmd_tune, "leaderboard": lambda a: commands.cmd_leaderboard(a, argv)}
+                "tune": commands.cmd_tune, "leaderboard": lambda a: commands.cmd_leaderboard(a, argv),
+                "evaluate": commands.cmd_evaluate, "episodes": commands.cmd_episodes}
     try:
         return handlers[args.command](args)
     except StoreError as e:  # raised wherever a store is first touched, always before training

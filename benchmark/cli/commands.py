@@ -54,6 +54,11 @@ def overrides_from(args):
 
     if args.data_root:
         args.data_root = os.path.abspath(os.path.expanduser(args.data_root))  # the same data, the same config key
+    if getattr(args, "episodes_file", None):  # the manifest fixes the setting and the number of test episodes
+        from datasets import manifest
+
+        m = manifest.read(args.episodes_file)
+        args.ways, args.shots, args.queries, args.test_episodes = [m["ways"]], [m["shots"]], m["queries"], m["count"]
     return Overrides(
         datasets=args.dataset, models=args.model, algorithms=args.algorithm, seeds=args.seeds,
         epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
@@ -75,6 +80,15 @@ def plan(args):
         raise ValueError("--resume and --force contradict each other; use one")
     shard = _shard(getattr(args, "shard", None))
     specs = build_plan(args.suite, profile, overrides_from(args))
+    if getattr(args, "episodes_file", None):
+        import dataclasses
+
+        from datasets import manifest
+
+        if get_suite(args.suite).consumes != "episodes":
+            raise ValueError("--episodes-file applies to the few-shot suite only")
+        h = manifest.read(args.episodes_file)["content_hash"]
+        specs = [dataclasses.replace(s, episodes_file=os.path.abspath(args.episodes_file), episodes_hash=h) for s in specs]
     device = resolve_device(args.device)
     if not specs:
         raise ValueError("the selection is empty: no (dataset, model, algorithm, seed) to run")
@@ -138,12 +152,14 @@ def cmd_tune(args) -> int:
         return fail(f"--trials must be >= 1, got {args.trials}")
     if args.heartbeat < 1:
         return fail(f"--heartbeat must be >= 1 second, got {args.heartbeat}")
+    import datasets
+
     from ..tune.tuning import check_storage
 
     try:
         check_storage(args.storage)
         specs, device, _, _, _, _ = plan(args)
-    except ValueError as e:
+    except (ValueError, datasets.DataError) as e:
         return fail(str(e))
     from ..run.data import DataCache
 
@@ -175,6 +191,7 @@ def cmd_tune(args) -> int:
 def _prepare_run(args):
     """Plan, apply tuned parameters, load the data; (plan tuple, cache) or an exit code."""
     import algorithms
+    import datasets
 
     from ..run.data import DataCache
 
@@ -188,7 +205,7 @@ def _prepare_run(args):
             if missing:
                 return fail(f"no tuned parameters for study {missing[0]} in {args.tuned_dir}/ "
                             f"({len(missing)} missing); run `python -m benchmark tune` with the same selection first")
-    except (ValueError, algorithms.BadHyperparameterError) as e:
+    except (ValueError, algorithms.BadHyperparameterError, datasets.DataError) as e:
         return fail(str(e))
     cache = DataCache()
     if (code := check_data(specs, cache)) is not None:
@@ -226,7 +243,8 @@ def cmd_run(args) -> int:
     status = "KILLED"
     try:
         results = run_grid(specs, tracker, device, progress=not args.no_progress, cache=cache, checkpoint_dir=args.checkpoint_dir,
-                           force=args.force, extra_tags={"mlflow.parentRunId": parent, "grid_key": grid_key})
+                           force=args.force, extra_tags={"mlflow.parentRunId": parent, "grid_key": grid_key},
+                           keep_weights=args.keep_weights)
         status = "FINISHED"
     except Terminated:
         return fail("terminated; the run in progress is marked KILLED, finished runs are kept", 143)
@@ -337,4 +355,67 @@ def cmd_leaderboard(args, argv) -> int:
     if left_out:
         print("left out " + ", ".join(f"{n} {k}" for k, n in sorted(left_out.items())) + " run(s)")
     print(f"{len(board)} rows from {where} -> {md}")
+    return 0
+
+
+def _sources(tracker, args) -> list[str]:
+    if args.run:
+        return args.run
+    runs = [r for r in tracker.runs(args.experiment, "attributes.status = 'FINISHED'") if "config_key" in r.data.tags
+            and (not args.algorithm or r.data.tags.get("algorithm") in args.algorithm)]
+    if tracker.client.get_experiment_by_name(args.experiment) is None or not runs:
+        raise ValueError(f"no finished runs in experiment {args.experiment!r}" + (f" for {' '.join(args.algorithm)}" if args.algorithm else ""))
+    return [r.info.run_id for r in sorted(runs, key=lambda r: (r.data.tags.get("algorithm", ""), r.data.tags.get("seed", "")))]
+
+
+def cmd_evaluate(args) -> int:
+    from ..run.data import DataCache
+    from ..run.evaluate import Changes, evaluate_run, source_spec
+    from ..suites import get_suite
+    from ..track.provenance import resolve_device
+    from ..track.stores import sqlite_path
+    from ..track.tracking import Tracker, default_uri
+
+    db = sqlite_path(args.tracking_uri or default_uri())
+    if db is not None and not db.is_file():
+        return fail(f"no tracking store at {db}; name the store of the source runs with --tracking-uri")
+    if args.algorithm and not args.experiment:
+        return fail("--algorithm selects runs of --experiment; with --run name the runs themselves")
+    data_root = os.path.abspath(os.path.expanduser(args.data_root)) if args.data_root else None
+    changes = Changes(args.dataset, data_root, args.ways, args.shots, args.queries, args.test_episodes, args.episodes_file)
+    import datasets
+
+    try:
+        src = Tracker(args.tracking_uri, args.experiment or "standard")
+        ids = _sources(src, args)
+        suite = source_spec(src, ids[0]).suite
+        dest = Tracker(args.tracking_uri, args.eval_experiment or f"{suite}-evaluate")
+        device, cache = resolve_device(args.device), DataCache()
+        for rid in ids:
+            res = evaluate_run(src, dest, rid, args.weights, changes, device, cache)
+            print(f"{rid[:8]} {res.spec.algorithm} seed {res.spec.seed}: {get_suite(suite).headline(res.metrics)} "
+                  f"-> run {res.run_id[:8]} in {dest.experiment!r}", flush=True)
+    except (ValueError, datasets.DataError) as e:
+        return fail(str(e))
+    return 0
+
+
+def cmd_episodes(args) -> int:
+    import json
+
+    import datasets
+    from datasets import EpisodeSampler, manifest
+
+    try:
+        data = datasets.get_episodic(args.dataset, root=os.path.abspath(args.data_root) if args.data_root else None)
+        split = data.splits[args.split]
+        fixed = EpisodeSampler(split, args.ways, args.shots, args.queries, data.preprocess).fixed(
+            args.count, args.dataset, args.split, args.seed)
+    except (datasets.DataError, ValueError, KeyError) as e:
+        return fail(str(e))
+    m = manifest.export(fixed, args.dataset, args.split)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(m, indent=1, sort_keys=True))
+    print(f"{args.count} {args.ways}-way {args.shots}-shot {args.queries}-query episodes of {args.dataset} ({args.split}) "
+          f"-> {args.out}; fingerprint {m['fingerprint']}, content hash {m['content_hash'][:16]}")
     return 0

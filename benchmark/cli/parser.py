@@ -43,6 +43,7 @@ def _grid_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument("--meta-iterations", type=nonneg_int, help="few-shot: meta-training iterations")
     r.add_argument("--meta-batch", type=nonneg_int, help="few-shot: tasks per meta-iteration")
     r.add_argument("--test-episodes", type=nonneg_int, help="few-shot: fixed test episodes (default: the profile's)")
+    r.add_argument("--episodes-file", help="few-shot: test on the exact episodes of a manifest (`episodes export`)")
     r.add_argument("--data-root", help="dataset folder (or archive for imagefolder); default ./data")
     r.add_argument("--download", action="store_true", help="download the dataset if it is missing (needs a network)")
     r.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
@@ -58,6 +59,8 @@ def _run_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument("--shard", metavar="I/N", help="run only the I-th of N deterministic slices of the grid (1-based)")
     r.add_argument("--checkpoint-dir", default="checkpoints", help="where per-run checkpoints live (default ./checkpoints)")
     r.add_argument("--tuned", action="store_true", help="use the best parameters of `tune` (tuned/<study>.json)")
+    r.add_argument("--keep-weights", choices=["none", "best", "final", "both"], default="both",
+                   help="trained weights kept as MLflow artifacts of each finished run (default both; `evaluate` scores them)")
     r.add_argument("--tuned-dir", default="tuned")
 
 
@@ -103,6 +106,37 @@ def _perf_flags(f: argparse.ArgumentParser) -> None:
     f.add_argument("--markdown", action="store_true", help="print the table as Markdown")
 
 
+def _evaluate_flags(e: argparse.ArgumentParser) -> None:
+    src = e.add_mutually_exclusive_group(required=True)
+    src.add_argument("--run", nargs="+", metavar="RUN_ID", help="finished runs whose kept weights to score")
+    src.add_argument("--experiment", help="every finished run of this MLflow experiment (with --algorithm: only those)")
+    e.add_argument("--algorithm", nargs="+", help="with --experiment: only these algorithms")
+    e.add_argument("--weights", choices=["final", "best"], default="final", help="final (default) or best-validation weights")
+    e.add_argument("--tracking-uri", help="MLflow tracking URI of the source runs and of the new ones (default sqlite:///mlflow.db)")
+    e.add_argument("--eval-experiment", help="experiment of the new runs (default: <suite>-evaluate)")
+    e.add_argument("--dataset", help="score on this dataset (default: the source run's)")
+    e.add_argument("--data-root", help="its folder or archive")
+    e.add_argument("--ways", type=nonneg_int, help="few-shot: N of N-way")
+    e.add_argument("--shots", type=nonneg_int, help="few-shot: K of K-shot")
+    e.add_argument("--queries", type=nonneg_int, help="few-shot: queries per class")
+    e.add_argument("--test-episodes", type=nonneg_int, help="few-shot: fixed test episodes")
+    e.add_argument("--episodes-file", help="few-shot: the exact episodes of a manifest (`episodes export`)")
+    e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+
+
+def _episodes_flags(x: argparse.ArgumentParser) -> None:
+    x.add_argument("action", choices=["export"])
+    x.add_argument("--dataset", required=True, help="an episodic dataset (see `list`)")
+    x.add_argument("--data-root", help="its folder")
+    x.add_argument("--split", default="test", choices=["train", "val", "test"])
+    x.add_argument("--ways", type=nonneg_int, default=5)
+    x.add_argument("--shots", type=nonneg_int, default=1)
+    x.add_argument("--queries", type=nonneg_int, default=15)
+    x.add_argument("--count", type=nonneg_int, default=600, help="episodes")
+    x.add_argument("--seed", type=nonneg_int, default=0, help="evaluation seed (0: the suite's default episodes)")
+    x.add_argument("--out", required=True, help="the manifest file (.json)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="benchmark", description="Comparative meta-learning benchmark suite")
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -121,4 +155,6 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=nonneg_int, default=5000)
     _leaderboard_flags(sub.add_parser("leaderboard", help="tables with spread, significance and provenance from the MLflow runs"))
     _perf_flags(sub.add_parser("perf", help="cost benchmark: step time and peak memory relative to standard"))
+    _evaluate_flags(sub.add_parser("evaluate", help="score the kept weights of finished runs again, into new linked runs"))
+    _episodes_flags(sub.add_parser("episodes", help="export the exact test episodes as a shareable manifest"))
     return p

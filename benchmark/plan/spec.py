@@ -41,6 +41,9 @@ class RunSpec:
     eval_seed: int = 0
     # a label the suite derives from the fields above (``5-way 1-shot``); not part of the key
     setting: str = ""
+    # few-shot: test episodes from a manifest (episodes export); its content hash is part of the key
+    episodes_file: str = ""
+    episodes_hash: str = ""
 
     def hparams_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.hparams) if dataclasses.is_dataclass(self.hparams) else dict(self.hparams)
@@ -53,8 +56,10 @@ class RunSpec:
     def key(self) -> str:
         """Identity of the experiment (not of the hardware it runs on): a hash of the config."""
         d = self.to_dict()
-        for derived in ("download", "setting"):
+        for derived in ("download", "setting", "episodes_file"):
             d.pop(derived, None)
+        if not d.get("episodes_hash"):
+            d.pop("episodes_hash", None)  # runs on the default episodes keep the keys they had
         raw = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 

@@ -10,6 +10,7 @@ checkpoint there from which ``resume`` continues exactly as if the run had not s
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -83,24 +84,33 @@ def _train_round(session: Session, rnd: int, batches: Iterable[Any], pos: Positi
     return round_means(sums, n)
 
 
-def _restore(session: Session, resume: dict) -> tuple[Position, list[dict[str, float]]]:
+def _restore(session: Session, resume: dict, best: dict) -> tuple[Position, list[dict[str, float]]]:
     session.algorithm.load_state_dict(resume["algorithm"])
     session.load_state(resume["session"])
     session.generator.set_state(resume["data_rng"])
     torch.set_rng_state(resume["torch_rng"])
+    best.update(resume.get("best", {}))
     return Position(**resume["position"]), list(resume["history"])
+
+
+def weights(algo: algorithms.Algorithm) -> dict[str, Any]:
+    """The trained weights alone (model and the algorithm's own tensors), copied."""
+    return {"model": copy.deepcopy(algo.model.state_dict()), "extra": {k: v.detach().clone() for k, v in algo.extra_state().items()}}
 
 
 def train(
     session: Session, name: str, on_record: Callable[[int, dict[str, float]], None], progress: bool = True,
-    resume: dict | None = None, on_checkpoint: Callable[[dict], None] | None = None,
+    resume: dict | None = None, on_checkpoint: Callable[[dict], None] | None = None, best: dict | None = None,
 ) -> dict[str, Any]:
     """Run ``session`` to the end; return its final metrics.
 
     ``on_record(round, record)`` is called at every evaluation point, then
-    ``on_checkpoint(state)`` with everything ``resume=state`` needs."""
+    ``on_checkpoint(state)`` with everything ``resume=state`` needs. ``best`` (a dict)
+    receives the weights of the evaluation point with the highest validation accuracy
+    (``round``, ``val_acc``, ``weights``)."""
     algo = session.algorithm
-    pos, history = _restore(session, resume) if resume else (Position(), [])
+    best = best if best is not None else {}
+    pos, history = _restore(session, resume, best) if resume else (Position(), [])
     bar = tqdm(total=session.total_steps, initial=pos.step, desc=name, leave=False, disable=None if progress else True,
                unit=session.bar_unit)
     try:
@@ -112,11 +122,14 @@ def train(
             pos.round = rnd
             rec = {session.unit: rnd, "step": pos.step, **means, **algo.metrics(), **session.end_round(round_time, pos)}
             history.append(rec)
+            if "val_acc" in rec and rec["val_acc"] > best.get("val_acc", -1.0):
+                best.update(round=rnd, val_acc=rec["val_acc"], weights=weights(algo))
             on_record(rnd, rec)
             if on_checkpoint:
                 on_checkpoint({
                     "algorithm": algo.state_dict(), "session": session.state(), "position": asdict(pos),
                     "data_rng": session.generator.get_state(), "torch_rng": torch.get_rng_state(), "history": list(history),
+                    "best": dict(best),
                 })
             bar.set_postfix(loss=f"{rec['train_loss']:.3f}", **({"val": f"{100 * rec['val_acc']:.1f}%"} if "val_acc" in rec else {}))
             if pos.step >= session.total_steps:

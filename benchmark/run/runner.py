@@ -22,7 +22,7 @@ import datasets
 from ..plan import RunSpec
 from ..suites import get_suite
 from ..track import provenance
-from . import checkpoint
+from . import checkpoint, weights
 from .checkpoint import CorruptCheckpointError
 from .data import DataCache
 from .loop import DivergenceError, train
@@ -48,6 +48,8 @@ class RunResult:
     run_id: str | None = None
     error: str | None = None
     wall_time: float = 0.0
+    keep_weights: str = "both"
+    trained: tuple | None = field(default=None, repr=False)  # (algorithm, best, data) of a finished run, for its weights
 
 
 def _on_term(signum, frame):  # pragma: no cover - exercised by subprocess tests
@@ -115,7 +117,9 @@ def _train(spec: RunSpec, tracker, device, cache: DataCache, result: RunResult, 
             checkpoint.save(ckpt, {**state, "run_id": result.run_id or ""})
 
     session = suite.session(spec, data, device)
-    result.metrics = train(session, spec.run_name, on_record, progress, resume, on_checkpoint)
+    best: dict = {}
+    result.metrics = train(session, spec.run_name, on_record, progress, resume, on_checkpoint, best)
+    result.trained = (session.algorithm, best, data)
     result.status = "FINISHED"
 
 
@@ -123,13 +127,14 @@ def execute(
     spec: RunSpec, tracker, device: torch.device, cache: DataCache, progress: bool = True,
     checkpoint_dir: str | Path | None = None, force: bool = False,
     on_progress: Callable[[int, dict[str, float]], None] | None = None, extra_tags: dict[str, str] | None = None,
+    keep_weights: str = "both",
 ) -> RunResult:
     """Run one spec under MLflow tracking; never leaves the MLflow run RUNNING.
 
     With ``checkpoint_dir``, the run checkpoints at every evaluation point and continues
     from an existing checkpoint into the same MLflow run, unless ``force``."""
     t_start = time.perf_counter()
-    result = RunResult(spec=spec, status="RUNNING")
+    result = RunResult(spec=spec, status="RUNNING", keep_weights=keep_weights)
     ckpt = _checkpoint_path(checkpoint_dir, spec, tracker)
     resume = _open(spec, tracker, device, ckpt, force, result, extra_tags)
     if result.status == "FAILED":
@@ -213,6 +218,10 @@ def _log_results(tracker, result: RunResult, error_text: str | None) -> None:
     per_episode = result.metrics.pop("test_episode_acc", None)
     if per_episode is not None:
         tracker.log_json(rid, per_episode, "test_episode_acc.json")
+    if result.status == "FINISHED" and result.trained:
+        algo, best, data = result.trained
+        result.metrics.update(weights.save(tracker, rid, spec, algo, best, result.keep_weights, data))
+        result.trained = None  # the weights are logged; the grid does not hold every model in memory
     numeric = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
     tracker.log_metrics(rid, {**numeric, "wall_time_s": result.wall_time}, step=0)
     text = {k: str(v) for k, v in result.metrics.items() if not isinstance(v, (int, float))}
@@ -260,6 +269,7 @@ def run_grid(
     specs: list[RunSpec], tracker, device: torch.device, progress: bool = True,
     echo: Callable[[str], None] = print, cache: DataCache | None = None,
     checkpoint_dir: str | Path | None = None, force: bool = False, extra_tags: dict[str, str] | None = None,
+    keep_weights: str = "both",
 ) -> list[RunResult]:
     """Run every spec; unless ``force``, a spec whose resolved configuration already has a
     FINISHED run is skipped (its results are reused) and an interrupted one continues
@@ -278,7 +288,7 @@ def run_grid(
             echo(f"[{i}/{len(specs)}] {spec.run_name}: already finished (run {res.run_id[:8]}), skipped")
             continue
         res = execute(spec, tracker, device, cache, progress=progress, checkpoint_dir=checkpoint_dir, force=force,
-                      extra_tags=extra_tags)
+                      extra_tags=extra_tags, keep_weights=keep_weights)
         results.append(res)
         if res.status == "FINISHED":
             echo(f"[{i}/{len(specs)}] {spec.run_name}: {get_suite(spec.suite).headline(res.metrics)} in {res.wall_time:.1f} s")

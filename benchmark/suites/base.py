@@ -161,6 +161,10 @@ class Suite(ABC):
         return references.lookup(self.name, paper_dataset, model, algorithm, metric or self.style.reference_metric, setting)
 
     @abstractmethod
+    def score(self, spec, data: Any, algorithm: Any, device: torch.device) -> dict[str, Any]:
+        """Test metrics of already trained weights (``evaluate``), named as a run's."""
+
+    @abstractmethod
     def protocol_elements(self, spec) -> dict[str, str]:
         """Every protocol element of a planned run, in words (``list --protocol``)."""
 

@@ -21,7 +21,7 @@ import math
 import statistics
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ import torch
 
 import algorithms
 import datasets
-from datasets import EpisodeSampler, EpisodicData, FixedEpisodes
+from datasets import EpisodeSampler, EpisodicData, FixedEpisodes, manifest
 
 from ..models import create_model
 from ..report import plots
@@ -184,13 +184,24 @@ def evaluate_episodes(algo: algorithms.Algorithm, episodes: FixedEpisodes) -> di
 
 
 def episode_sets(spec, data: EpisodicData, device: torch.device) -> dict[str, FixedEpisodes]:
-    """The fixed validation and test episodes (the same for every algorithm and seed)."""
+    """The fixed validation and test episodes (the same for every algorithm and seed); the
+    test episodes of ``spec.episodes_file`` when it names a manifest."""
     out = {}
     for split, count in (("val", spec.val_episodes), ("test", spec.test_episodes)):
         if count and split in data.splits:
             s = EpisodeSampler(data.splits[split], spec.ways, spec.shots, spec.queries, data.preprocess, device)
             out[split] = s.fixed(count, spec.dataset, split, spec.eval_seed)
+    if spec.episodes_file:
+        m = manifest.read(spec.episodes_file)
+        out["test"] = manifest.episodes(m, spec.dataset, data.splits[m["split"]], data.preprocess, device)
     return out
+
+
+def test_metrics(algo: algorithms.Algorithm, fixed: FixedEpisodes) -> dict[str, Any]:
+    """Accuracy over the test episodes, their 95% CI, and the per-episode accuracies."""
+    ev = evaluate_episodes(algo, fixed)
+    return {"test_acc": ev["acc"], "test_ci95": ev["ci95"], "test_std": ev["std"], "test_episodes": ev["episodes"],
+            "test_episodes_fingerprint": fixed.fingerprint(), "test_episode_acc": ev["per_episode"]}
 
 
 class FewShotSession:
@@ -237,11 +248,8 @@ class FewShotSession:
         t0 = time.perf_counter()
         final: dict[str, Any] = {"meta_iterations_run": self.total_steps, "train_time_s": position.train_time}
         final |= {f"final_{k}": v for k, v in self._validate().items()}
-        ev = evaluate_episodes(self.algorithm, self.sets["test"])
-        final |= {"test_acc": ev["acc"], "test_ci95": ev["ci95"], "test_std": ev["std"], "test_episodes": ev["episodes"]}
+        final |= test_metrics(self.algorithm, self.sets["test"])  # per episode too: paired tests on the same episodes
         final["eval_time_s"] = time.perf_counter() - t0
-        final["test_episodes_fingerprint"] = self.sets["test"].fingerprint()
-        final["test_episode_acc"] = ev["per_episode"]  # for paired tests on the same episodes
         return final
 
     def state(self) -> dict[str, Any]:
@@ -330,6 +338,9 @@ class FewShotSuite(Suite):
                 EpisodeSampler(split, spec.ways, spec.shots, spec.queries)
             except ValueError as e:
                 raise ValueError(f"{spec.dataset} {name} split: {e}; lower --ways/--shots/--queries") from None
+        if spec.episodes_file:  # the manifest is for this data (raises ManifestError, one line)
+            m = manifest.read(spec.episodes_file)
+            manifest.episodes(m, spec.dataset, data.splits[m["split"]], data.preprocess, "cpu")
 
     def outputs(self, spec, data: EpisodicData) -> int:
         return spec.ways
@@ -388,6 +399,13 @@ class FewShotSuite(Suite):
         if hasattr(hp, "beta"):
             out["MTL mix"] = f"beta {hp.beta}, supervised SGD step {hp.disc_lr}"
         return out
+
+    def score(self, spec, data: EpisodicData, algorithm, device: torch.device) -> dict[str, Any]:
+        """Test metrics of trained weights on the spec's test episodes (``evaluate``)."""
+        if algorithm.uses_model_head and algorithm.model.head.out_features != spec.ways:
+            raise ValueError(f"{spec.algorithm} adapts its {algorithm.model.head.out_features}-way head: evaluate it with "
+                             f"--ways {algorithm.model.head.out_features}")
+        return test_metrics(algorithm, episode_sets(replace(spec, val_episodes=0), data, device)["test"])
 
     def perf(self, args, device: torch.device) -> int:
         from ..perf.fewshot import run_fewshot_perf

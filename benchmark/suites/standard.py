@@ -294,6 +294,14 @@ class StandardSuite(Suite):
         cols["val top-1 %"] = mean_std("final_val_acc")
         return cols
 
+    def score(self, spec, data: SupervisedData, algorithm, device: torch.device) -> dict[str, Any]:
+        """Test metrics of trained weights on the dataset's test split (``evaluate``)."""
+        if algorithm.model.head.out_features != data.num_classes if hasattr(algorithm.model, "head") else False:
+            raise ValueError(f"the weights classify {algorithm.model.head.out_features} classes; {spec.dataset} has "
+                             f"{data.num_classes}")
+        ev = evaluate(algorithm, BatchLoader(data.test, 512, data.preprocess, train=False, device=device), data.num_classes)
+        return {f"final_test_{k}": v for k, v in ev.items()}
+
     def protocol_elements(self, spec) -> dict[str, str]:
         hp = spec.hparams
         opt = f"{hp.optimizer}, lr {hp.lr}" + (f", momentum {hp.momentum}" if hp.optimizer == "sgd" else "")

@@ -1,0 +1,58 @@
+"""Trained models as assets: a FINISHED run keeps its final and best-validation weights as
+MLflow artifacts (``weights/final.pt``, ``weights/best.pt``: ``torch.save`` of the model's
+state dict and the algorithm's own tensors, loaded with ``weights_only=True``) and
+``weights/model.json`` with what rebuilds the model (suite, model, algorithm,
+hyperparameters, classifier size, input shape, normalisation)."""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+KEEP = ("none", "best", "final", "both")
+
+
+def save(tracker, run_id: str, spec, algorithm, best: dict, keep: str, data) -> dict[str, float]:
+    """Log the weights ``keep`` asks for; return their sizes in MB (logged as metrics)."""
+    if keep == "none":
+        return {}
+    from .loop import weights
+
+    sizes: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as d:
+        folder = Path(d) / "weights"
+        folder.mkdir()
+        chosen = {"final": weights(algorithm)} if keep in ("final", "both") else {}
+        if keep in ("best", "both") and "weights" in best:
+            chosen["best"] = best["weights"]
+        for name, state in chosen.items():
+            path = folder / f"{name}.pt"
+            torch.save(state, path)
+            sizes[f"weights_{name}_mb"] = path.stat().st_size / 2**20
+        meta = {"suite": spec.suite, "model": spec.model, "algorithm": spec.algorithm, "hparams": spec.hparams_dict(),
+                "outputs": int(algorithm.model.head.out_features) if hasattr(algorithm.model, "head") else None,
+                "train_classes": algorithm.train_classes, "in_channels": int(data.in_channels), "image_size": int(data.image_size),
+                "preprocess": str(data.preprocess), "dataset": spec.dataset, "setting": spec.setting,
+                "best_round": best.get("round"), "best_val_acc": best.get("val_acc"), "kept": sorted(chosen)}
+        (folder / "model.json").write_text(json.dumps(meta, indent=2, sort_keys=True, default=str))
+        tracker.client.log_artifacts(run_id, str(folder), "weights")
+    return sizes
+
+
+def load(tracker, run_id: str, which: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(model.json, state) of a run; ValueError (one line) when the run kept no such weights."""
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            meta_path = tracker.client.download_artifacts(run_id, "weights/model.json", d)
+        except Exception:
+            raise ValueError(f"run {run_id} kept no weights (it predates kept weights, or ran with --keep-weights none); "
+                             "rerun it with --force to train it again") from None
+        meta = json.loads(Path(meta_path).read_text())
+        if which not in meta.get("kept", []):
+            raise ValueError(f"run {run_id} kept {', '.join(meta.get('kept', [])) or 'no'} weights, not {which!r}; "
+                             f"use --weights {' or '.join(meta.get('kept', [])) or 'final'}")
+        state = torch.load(tracker.client.download_artifacts(run_id, f"weights/{which}.pt", d), weights_only=True)
+    return meta, state
