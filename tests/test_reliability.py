@@ -247,3 +247,13 @@ def test_leaderboard_with_an_unknown_baseline_lists_the_algorithms(tmp_path, mon
     assert main(["leaderboard", "--tracking-uri", uri, "--baseline", "nosuch", "--out", str(tmp_path / "lb")]) == 2
     err = capsys.readouterr().err
     assert "baseline 'nosuch' has no finished runs; algorithms present: mltp, mltp_fo, standard" in err
+
+
+def test_ui_on_a_busy_port_is_one_line(tmp_path, capsys):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert main(["ui", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", "--port", str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"port {port} on 127.0.0.1 is in use" in err and len(err.strip().splitlines()) == 1

@@ -140,6 +140,20 @@ def _legend(suite: str, baseline: str) -> list[str]:
     ]
 
 
+def _deviations(suite: str, profile: str, algorithms: set[str]) -> str:
+    """The profile's recorded deviations from the papers ([!]) and decisions ([=]) that
+    concern the algorithms of a table."""
+    from ..suites.deviations import for_profile
+
+    out = []
+    for dv in for_profile(suite, profile):
+        who = sorted(algorithms & set(dv.algorithms)) if dv.algorithms else []
+        if dv.algorithms and not who:
+            continue
+        out.append(("[=] " if dv.decided else "[!] ") + dv.element + (f" ({', '.join(who)})" if who else ""))
+    return "; ".join(out)
+
+
 def _group_md(g: pd.DataFrame, suite: str, baseline: str) -> list[str]:
     style = get_suite(suite).style
     d = dict(zip(GROUP, g[GROUP].iloc[0])) | {"paper_dataset": g.paper_dataset.iloc[0]}
@@ -147,6 +161,8 @@ def _group_md(g: pd.DataFrame, suite: str, baseline: str) -> list[str]:
     lines = [f"## {_title(d)} ({d['scale']} scale, profile {d['profile']}, {tuned})", ""]
     if note := _scale_note(list(g.scale_note)):
         lines += [f"Scale: {note}.", ""]
+    if devs := _deviations(suite, d["profile"], set(g.algorithm)):
+        lines += [f"Protocol: {devs} (`python -m benchmark list --protocol {d['profile']} --suite {suite}`).", ""]
     seeds = sorted({int(x) for ss in g.seeds for x in ss.split()})
     lines += [f"Provenance: seeds {' '.join(map(str, seeds))}; commit(s) {' '.join(sorted(set(' '.join(g.commits).split())))}; "
               f"first run {g.first_run.min()}; hardware {'; '.join(sorted(set(g.hardware)))}.", ""]
