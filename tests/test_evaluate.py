@@ -37,7 +37,7 @@ def trained(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_evaluate_reproduces_the_source_runs_accuracy_and_leaves_it_untouched(trained, capsys):
+def test_evaluate_reproduces_the_source_runs_accuracy_and_leaves_it_untouched(trained, tmp_path, capsys):
     uri, _ = trained
     sources = {r.data.tags["algorithm"]: r for r in _runs(uri, "fewshot") if r.data.tags["seed"] == "0"}
     before = {a: (r.info.status, dict(r.data.metrics), dict(r.data.tags)) for a, r in sources.items()}
@@ -51,6 +51,13 @@ def test_evaluate_reproduces_the_source_runs_accuracy_and_leaves_it_untouched(tr
         assert new.data.metrics["test_acc"] == src.data.metrics["test_acc"]  # same weights, same episodes: exactly
         assert new.data.tags["test_episodes_fingerprint"] == src.data.tags["test_episodes_fingerprint"]
         assert new.data.params["source_run_id"] == src.info.run_id and new.data.tags["weights"] == "final"
+    out = tmp_path / "lb"
+    assert main(["leaderboard", "--suite", "fewshot", "--experiment", "fewshot-evaluate", "--tracking-uri", uri, "--out", str(out),
+                 "--baseline", "protonet"]) == 0
+    import pandas as pd
+
+    raw = pd.read_csv(out / "fewshot-runs.csv.gz")
+    assert set(raw.run_id) == {r.info.run_id for r in evals.values()}  # the evaluation runs, not their sources
     for a, r in sources.items():  # the sources are not modified
         now = _client(uri).get_run(r.info.run_id)
         assert (now.info.status, dict(now.data.metrics), dict(now.data.tags)) == before[a]

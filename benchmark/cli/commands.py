@@ -391,6 +391,11 @@ def cmd_evaluate(args) -> int:
         suite = source_spec(src, ids[0]).suite
         dest = Tracker(args.tracking_uri, args.eval_experiment or f"{suite}-evaluate")
         device, cache = resolve_device(args.device), DataCache()
+        from ..run import weights
+
+        for rid in ids:  # every source is usable before the first new run is created
+            source_spec(src, rid)
+            weights.check(src, rid, args.weights)
         for rid in ids:
             res = evaluate_run(src, dest, rid, args.weights, changes, device, cache)
             print(f"{rid[:8]} {res.spec.algorithm} seed {res.spec.seed}: {get_suite(suite).headline(res.metrics)} "

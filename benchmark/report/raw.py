@@ -54,7 +54,7 @@ def from_tracker(tracker, suite_name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every run of the suite in the store (any status) and the FINISHED runs' per-episode accuracies."""
     suite = get_suite(suite_name)
     rows, episodes = [], []
-    for r in tracker.runs(suite_name):
+    for r in tracker.runs():  # the tracker's own experiment (--experiment), not the one named like the suite
         t = r.data.tags
         if t.get("suite", suite_name) != suite_name or t.get("tuning") == "1" or t.get("grid_parent") == "1":
             continue

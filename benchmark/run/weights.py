@@ -42,6 +42,19 @@ def save(tracker, run_id: str, spec, algorithm, best: dict, keep: str, data) -> 
     return sizes
 
 
+def check(tracker, run_id: str, which: str) -> None:
+    """ValueError (one line) unless the run kept ``which`` weights: checked for every source
+    before any evaluation starts."""
+    with tempfile.TemporaryDirectory() as d:
+        try:
+            meta = json.loads(Path(tracker.client.download_artifacts(run_id, "weights/model.json", d)).read_text())
+        except Exception:
+            raise ValueError(f"run {run_id} kept no weights (it predates kept weights, or ran with --keep-weights none); "
+                             "rerun it with --force to train it again") from None
+    if which not in meta.get("kept", []):
+        raise ValueError(f"run {run_id} kept {', '.join(meta.get('kept', [])) or 'no'} weights, not {which!r}")
+
+
 def load(tracker, run_id: str, which: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """(model.json, state) of a run; ValueError (one line) when the run kept no such weights."""
     with tempfile.TemporaryDirectory() as d:
