@@ -159,11 +159,15 @@ def test_ui_sigterm_leaves_no_child_process(tmp_path):
         port = s.getsockname()[1]
     p = subprocess.Popen([sys.executable, "-m", "benchmark", "ui", "--tracking-uri", uri, "--port", str(port)],
                          env=dict(os.environ, PYTHONPATH=str(ROOT)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert "MLflow UI" in p.stdout.readline()
-    children = subprocess.run(["pgrep", "-f", f"port {port}"], capture_output=True, text=True).stdout.split()
-    assert len(children) >= 2  # the command and the server (with its workers)
-    p.send_signal(signal.SIGTERM)
-    p.wait(timeout=60)
+    try:
+        assert "MLflow UI" in p.stdout.readline()
+        children = subprocess.run(["pgrep", "-f", f"port {port}"], capture_output=True, text=True).stdout.split()
+        assert len(children) >= 2  # the command and the server (with its workers)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:  # a failed assertion must not leave a server behind
+            p.kill()
     time.sleep(1)
     assert subprocess.run(["pgrep", "-f", f"port {port}"], capture_output=True, text=True).stdout.split() == []
 
