@@ -296,9 +296,9 @@ class StandardSuite(Suite):
 
     def score(self, spec, data: SupervisedData, algorithm, device: torch.device) -> dict[str, Any]:
         """Test metrics of trained weights on the dataset's test split (``evaluate``)."""
-        if algorithm.model.head.out_features != data.num_classes if hasattr(algorithm.model, "head") else False:
-            raise ValueError(f"the weights classify {algorithm.model.head.out_features} classes; {spec.dataset} has "
-                             f"{data.num_classes}")
+        head = getattr(algorithm.model, "head", None)
+        if head is not None and head.out_features != data.num_classes:
+            raise ValueError(f"the weights classify {head.out_features} classes; {spec.dataset} has {data.num_classes}")
         ev = evaluate(algorithm, BatchLoader(data.test, 512, data.preprocess, train=False, device=device), data.num_classes)
         return {f"final_test_{k}": v for k, v in ev.items()}
 
