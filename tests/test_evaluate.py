@@ -199,3 +199,6 @@ def test_evaluate_bad_input_is_one_line_and_creates_no_run(trained, tmp_path, ca
         err = capsys.readouterr().err
         assert needle in err and len(err.strip().splitlines()) == 1, (argv, err)
     assert _runs(uri, "bad") == [] and _runs(std_uri, "bad") == []
+    assert main(["evaluate", "--run", std.info.run_id, "--tracking-uri", std_uri]) == 0  # a standard-suite model, its test split
+    again = _runs(std_uri, "standard-evaluate")[0]
+    assert again.data.metrics["final_test_acc"] == std.data.metrics["final_test_acc"]

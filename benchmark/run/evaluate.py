@@ -73,7 +73,8 @@ def _build(meta: dict, state: dict, spec: RunSpec, data, device):
     if (meta["in_channels"], meta["image_size"]) != (data.in_channels, data.image_size):
         raise ValueError(f"the weights take {meta['in_channels']}x{meta['image_size']}x{meta['image_size']} images; "
                          f"{spec.dataset} has {data.in_channels}x{data.image_size}x{data.image_size}")
-    model = create_model(meta["model"], meta["outputs"], meta["in_channels"], meta["image_size"]).to(device)
+    outputs = meta["outputs"] or get_suite(spec.suite).outputs(spec, data)
+    model = create_model(meta["model"], outputs, meta["in_channels"], meta["image_size"]).to(device)
     algo = algorithms.build(meta["algorithm"], model, spec.hparams, train_classes=meta["train_classes"])
     try:
         model.load_state_dict(state["model"])

@@ -12,6 +12,8 @@ from typing import Any
 
 import torch
 
+from ..suites import get_suite
+
 KEEP = ("none", "best", "final", "both")
 
 
@@ -33,7 +35,7 @@ def save(tracker, run_id: str, spec, algorithm, best: dict, keep: str, data) -> 
             torch.save(state, path)
             sizes[f"weights_{name}_mb"] = path.stat().st_size / 2**20
         meta = {"suite": spec.suite, "model": spec.model, "algorithm": spec.algorithm, "hparams": spec.hparams_dict(),
-                "outputs": int(algorithm.model.head.out_features) if hasattr(algorithm.model, "head") else None,
+                "outputs": int(get_suite(spec.suite).outputs(spec, data)),
                 "train_classes": algorithm.train_classes, "in_channels": int(data.in_channels), "image_size": int(data.image_size),
                 "preprocess": str(data.preprocess), "dataset": spec.dataset, "setting": spec.setting,
                 "best_round": best.get("round"), "best_val_acc": best.get("val_acc"), "kept": sorted(chosen)}

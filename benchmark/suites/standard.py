@@ -272,7 +272,7 @@ class StandardSuite(Suite):
         return int(tags.get("data.num_classes", 0) or 0)
 
     def headline(self, m: dict[str, float]) -> str:
-        val = f" (val {100 * m['final_val_acc']:.2f}%)" if "final_val_acc" in m else " (trained on the whole training set)"
+        val = f" (val {100 * m['final_val_acc']:.2f}%)" if "final_val_acc" in m else ""
         return f"test {100 * m['final_test_acc']:.2f}%{val}"
 
     def comparison_plot(self, results, title: str, path: Path) -> Path:
