@@ -22,7 +22,7 @@ from ..plan import RunSpec
 from ..suites import get_suite
 from . import weights
 from .data import DataCache
-from .runner import RunResult, _close, process_tags, run_tags
+from .runner import RunResult, close_run, process_tags, run_tags
 
 
 @dataclass
@@ -110,5 +110,5 @@ def evaluate_run(src_tracker, eval_tracker, run_id: str, which: str, c: Changes,
     source_metrics = src_tracker.client.get_run(run_id).data.metrics
     result.metrics["train_time_s"] = source_metrics.get("train_time_s", float("nan"))  # the source's cost, for relative cost
     result.metrics["eval_time_s"] = time.perf_counter() - t0
-    _close(eval_tracker, result, t0)
+    close_run(eval_tracker, result, t0)
     return result

@@ -138,7 +138,7 @@ def execute(
     ckpt = _checkpoint_path(checkpoint_dir, spec, tracker)
     resume = _open(spec, tracker, device, ckpt, force, result, extra_tags)
     if result.status == "FAILED":
-        _close(tracker, result, t_start)
+        close_run(tracker, result, t_start)
         return result
     try:
         _train(spec, tracker, device, cache, result, progress, resume, ckpt, on_progress)
@@ -147,25 +147,25 @@ def execute(
         if tracker:
             tracker.set_tags(result.run_id, {"stopped": str(e)})
         _remove(ckpt)
-        _close(tracker, result, t_start)
+        close_run(tracker, result, t_start)
         raise
     except (KeyboardInterrupt, Terminated) as e:
         result.status, result.error = "KILLED", f"interrupted ({type(e).__name__})"
-        _close(tracker, result, t_start)
+        close_run(tracker, result, t_start)
         raise
     except DivergenceError as e:
         result.status, result.error = "FAILED", f"diverged: {e}"
         _remove(ckpt)  # resuming would diverge again
     except datasets.DataError:
-        _close(tracker, result, t_start, status="FAILED", error_text=traceback.format_exc())
+        close_run(tracker, result, t_start, status="FAILED", error_text=traceback.format_exc())
         raise
     except Exception as e:  # the grid carries on; the traceback is kept as an artifact
         result.status, result.error = "FAILED", f"{type(e).__name__}: {e}"
-        _close(tracker, result, t_start, error_text=traceback.format_exc())
+        close_run(tracker, result, t_start, error_text=traceback.format_exc())
         return result
     if result.status == "FINISHED":
         _remove(ckpt)
-    _close(tracker, result, t_start)
+    close_run(tracker, result, t_start)
     return result
 
 
@@ -240,7 +240,9 @@ def _log_results(tracker, result: RunResult, error_text: str | None) -> None:
         tracker.set_tags(rid, {"error": result.error[:5000]})
 
 
-def _close(tracker, result: RunResult, t_start: float, status: str | None = None, error_text: str | None = None) -> None:
+def close_run(tracker, result: RunResult, t_start: float, status: str | None = None, error_text: str | None = None) -> None:
+    """Log the run's results and artifacts and end its MLflow run (never left RUNNING);
+    shared by training runs and ``evaluate``'s new runs."""
     result.wall_time = time.perf_counter() - t_start
     if status:
         result.status = status
