@@ -34,6 +34,13 @@ class Terminated(KeyboardInterrupt):
     current trial, do so on SIGTERM too). Catch it before KeyboardInterrupt."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Raised in the main thread on SIGINT instead of a plain KeyboardInterrupt. CPython
+    (3.11) remembers a plain KeyboardInterrupt that crossed any C-level ``PyRun_*`` call,
+    even one the program caught, and then exits by re-raising SIGINT (status -2) instead
+    of the program's own status 130; it only remembers the exact type, not a subclass."""
+
+
 class StopRun(BaseException):
     """Raised by an ``on_progress`` callback to stop a run early (a pruned tuning trial);
     the MLflow run ends KILLED with the tag ``stopped``."""
@@ -56,8 +63,13 @@ def _on_term(signum, frame):  # pragma: no cover - exercised by subprocess tests
     raise Terminated(f"signal {signum}")
 
 
+def _on_int(signum, frame):  # pragma: no cover - exercised by subprocess tests
+    raise Interrupted(f"signal {signum}")
+
+
 def install_signal_handlers() -> None:
     signal.signal(signal.SIGTERM, _on_term)
+    signal.signal(signal.SIGINT, _on_int)
 
 
 def run_tags(spec: RunSpec, device: torch.device, extra: dict[str, str] | None = None) -> dict[str, str]:
