@@ -44,6 +44,11 @@ BUILTIN: dict[str, str] = {
     "transfer": "transfer:Transfer",
     "nearest_neighbour": "transfer:NearestNeighbour",
     "finetune": "transfer:Finetune",
+    "anil": "anil:ANIL",
+    "metasgd": "metasgd:MetaSGD",
+    "matching_net": "matching:MatchingNet",
+    "baseline_pp": "baseline_pp:BaselinePP",
+    "linear_probe": "linear_probe:LinearProbe",
 }
 _REGISTRY: dict[str, type[Algorithm]] = {}
 

@@ -71,9 +71,13 @@ class Transfer(EpisodicAlgorithm):
     def __init__(self, model, hparams: TransferHparams, train_classes: int | None = None) -> None:
         super().__init__(model, hparams, train_classes)
         ref = next(model.parameters())
-        self.global_head = nn.Linear(model.feature_dim, self.need_train_classes()).to(ref.device, ref.dtype)
+        self.global_head = self._global_head(model.feature_dim, self.need_train_classes()).to(ref.device, ref.dtype)
         self.params = [p for n, p in model.named_parameters() if not n.startswith("head.")] + list(self.global_head.parameters())
         self.optimizer = build_optimizer(self.params, hparams)
+
+    def _global_head(self, features: int, classes: int) -> nn.Module:
+        """The pre-training head over all meta-training classes (Baseline++: a cosine one)."""
+        return nn.Linear(features, classes)
 
     def train_step(self, tasks: Sequence[Task]) -> dict[str, float]:
         self.model.train()

@@ -215,7 +215,9 @@ def test_transfer_trains_a_global_head_and_nn_uses_nearest_support():
 
 
 def test_evaluation_does_not_change_the_learned_state():
-    for name, hp in (("maml", {}), ("reptile", {}), ("transfer", {"train_classes": 7}), ("finetune", {}), ("mtl_maml", {"train_classes": 7})):
+    for name, hp in (("maml", {}), ("reptile", {}), ("transfer", {"train_classes": 7}), ("finetune", {}), ("mtl_maml", {"train_classes": 7}),
+                     ("anil", {}), ("metasgd", {}), ("matching_net", {}), ("baseline_pp", {"train_classes": 7}),
+                     ("linear_probe", {"train_classes": 7})):
         model = tiny_model()
         algo = algorithms.create(name, model, **hp)
         before = [p.detach().clone() for p in model.parameters()]
@@ -226,4 +228,5 @@ def test_evaluation_does_not_change_the_learned_state():
 def test_finetune_needs_no_training():
     assert algorithms.get_class("finetune").trains is False
     assert set(algorithms.available("episodes")) == {
-        "maml", "fomaml", "reptile", "mtl_maml", "mtl_reptile", "protonet", "transfer", "nearest_neighbour", "finetune"}
+        "maml", "fomaml", "reptile", "mtl_maml", "mtl_reptile", "protonet", "transfer", "nearest_neighbour", "finetune",
+        "anil", "metasgd", "matching_net", "baseline_pp", "linear_probe"}

@@ -56,7 +56,7 @@ def test_fewshot_leaderboard_pairs_episodes_and_separates_scales(tmp_path, monke
 def _row(algorithm, seed, acc, source="cifar10-jpeg.tar.gz", paper="cifar10"):
     return {"run_id": f"{algorithm}{seed}{source}", "start_time": 0, "config_key": f"{algorithm}{seed}{source}",
             "dataset": "imagefolder", "source": source, "model": "cnet2", "algorithm": algorithm, "seed": seed,
-            "setting": "", "profile": "paper", "scale": "reduced", "scale_note": "", "commit": "abc", "hardware": "cpu",
+            "setting": "", "bn_eval": "", "profile": "paper", "scale": "reduced", "scale_note": "", "commit": "abc", "hardware": "cpu",
             "paper_dataset": paper, "acc": acc, "ci95": float("nan"), "top5": float("nan"), "train_time_s": 1.0,
             "wall_time_s": 1.0, "chance": 10.0, "episodes_fingerprint": ""}
 

@@ -44,6 +44,9 @@ def _grid_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument("--meta-batch", type=nonneg_int, help="few-shot: tasks per meta-iteration")
     r.add_argument("--test-episodes", type=nonneg_int, help="few-shot: fixed test episodes (default: the profile's)")
     r.add_argument("--episodes-file", help="few-shot: test on the exact episodes of a manifest (`episodes export`)")
+    r.add_argument("--bn-eval", choices=["transductive", "inductive"],
+                   help="few-shot: batch norm at test time; transductive (default): statistics of the batch being "
+                        "classified (MAML's convention); inductive: running statistics kept during meta-training")
     r.add_argument("--data-root", help="dataset folder (or archive for imagefolder); default ./data")
     r.add_argument("--download", action="store_true", help="download the dataset if it is missing (needs a network)")
     r.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")

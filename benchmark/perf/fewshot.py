@@ -1,6 +1,8 @@
-"""Few-shot throughput benchmark: meta-training tasks per second of maml, fomaml,
-reptile and protonet on Omniglot-shaped tasks (28x28, 5-way 1-shot 15-query), Conv-4-64,
-meta-batch 32; and episodes sampled per second. Interleaved rounds, medians.
+"""Few-shot throughput benchmark: meta-training tasks per second of every few-shot
+algorithm that trains, on Omniglot-shaped tasks (28x28, 5-way 1-shot 15-query),
+Conv-4-64, meta-batch 32, and its test-time cost (episodes scored per second: adaptation
+and prediction); episodes sampled per second. Interleaved rounds, medians. ANIL's
+throughput is reported relative to MAML's.
 
 Where learn2learn is importable, its MAML clone/adapt loop runs side by side on the same
 model and tasks, and the meta-gradients are compared (``l2l_reference``).
@@ -18,7 +20,9 @@ from datasets import ClassSplit, EpisodeSampler
 from ..models import create_model
 from ..track.provenance import hardware_summary
 
-NAMES = ["maml", "fomaml", "reptile", "protonet"]
+NAMES = ["maml", "fomaml", "anil", "metasgd", "reptile", "protonet", "matching_net", "transfer", "baseline_pp",
+         "linear_probe"]
+TRAIN_CLASSES = 200  # the synthetic split's classes: the pre-training head of transfer and its kin
 
 
 def synthetic_omniglot(classes: int = 200, per_class: int = 20, size: int = 28, seed: int = 0) -> ClassSplit:
@@ -26,6 +30,17 @@ def synthetic_omniglot(classes: int = 200, per_class: int = 20, size: int = 28, 
     images = (torch.rand(classes * per_class, 1, size, size, generator=g) * 255).to(torch.uint8)
     labels = torch.arange(classes).repeat_interleave(per_class)
     return ClassSplit(images, labels, [str(c) for c in range(classes)])
+
+
+def _test_rate(algo, tasks: list) -> float:
+    """Episodes scored per second at test time (adaptation to the support set, query prediction)."""
+    algo.model.eval()
+    algo.evaluate(tasks[0])
+    t = time.perf_counter()
+    for task in tasks:
+        algo.evaluate(task)
+    algo.model.train()
+    return len(tasks) / (time.perf_counter() - t)
 
 
 def measure(args, device: torch.device) -> tuple[list[dict], float, dict | None]:
@@ -43,7 +58,7 @@ def measure(args, device: torch.device) -> tuple[list[dict], float, dict | None]
     for n in names:
         torch.manual_seed(0)
         model = create_model(args.model, args.ways, 1, 28).to(device)
-        algos[n] = algorithms.create(n, model)
+        algos[n] = algorithms.create(n, model, train_classes=TRAIN_CLASSES)
         algos[n].train_step(tasks)  # warm-up
     times: dict[str, list[float]] = {n: [] for n in names}
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -56,7 +71,8 @@ def measure(args, device: torch.device) -> tuple[list[dict], float, dict | None]
                 algos[n].train_step(tasks)
             sync()
             times[n].append((time.perf_counter() - t) / args.steps)
-    rows = [{"algorithm": n, "step_s": statistics.median(times[n]), "tasks_per_s": args.meta_batch / statistics.median(times[n])} for n in names]
+    rows = [{"algorithm": n, "step_s": statistics.median(times[n]), "tasks_per_s": args.meta_batch / statistics.median(times[n]),
+             "test_episodes_per_s": _test_rate(algos[n], tasks[:8])} for n in names]
     l2l = None
     try:
         from .l2l_reference import compare_with_learn2learn
@@ -79,10 +95,10 @@ def run_fewshot_perf(args, device: torch.device) -> int:
         flush=True,
     )
     rows, eps, l2l = measure(args, device)
-    head = ["algorithm", "meta-iteration (s)", "tasks / s"]
-    body = [[r["algorithm"], f"{r['step_s']:.3f}", f"{r['tasks_per_s']:.1f}"] for r in rows]
+    head = ["algorithm", "meta-iteration (s)", "tasks / s", "test episodes / s"]
+    body = [[r["algorithm"], f"{r['step_s']:.3f}", f"{r['tasks_per_s']:.1f}", f"{r['test_episodes_per_s']:.1f}"] for r in rows]
     if l2l:
-        body.append(["learn2learn MAML", f"{l2l['step_s']:.3f}", f"{args.meta_batch / l2l['step_s']:.1f}"])
+        body.append(["learn2learn MAML", f"{l2l['step_s']:.3f}", f"{args.meta_batch / l2l['step_s']:.1f}", "-"])
     if args.markdown:
         print("| " + " | ".join(head) + " |\n|" + "---|" * len(head))
         print("\n".join("| " + " | ".join(b) + " |" for b in body))
@@ -91,6 +107,9 @@ def run_fewshot_perf(args, device: torch.device) -> int:
         print("  ".join(f"{h:<{w[i]}}" for i, h in enumerate(head)))
         print("\n".join("  ".join(f"{c:<{w[i]}}" for i, c in enumerate(b)) for b in body))
     print(f"episode sampling: {eps:.0f} episodes / s")
+    by = {r["algorithm"]: r for r in rows}
+    if "anil" in by and "maml" in by:
+        print(f"anil vs maml: {by['anil']['tasks_per_s'] / by['maml']['tasks_per_s']:.2f}x the meta-training tasks / s")
     if l2l:
         maml = next(r for r in rows if r["algorithm"] == "maml")
         print(f"maml vs learn2learn: {l2l['step_s'] / maml['step_s']:.2f}x throughput; max relative gradient difference {l2l['max_rel_diff']:.2e}")

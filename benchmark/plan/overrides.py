@@ -38,6 +38,7 @@ class Overrides:
     meta_iterations: int | None = None
     meta_batch: int | None = None
     test_episodes: int | None = None
+    bn_eval: str | None = None  # batch norm at test: transductive | inductive
 
 
 POSITIVE = ("epochs", "batch_size", "train_per_class", "max_steps", "queries", "meta_iterations", "meta_batch", "test_episodes")
@@ -74,6 +75,9 @@ def validate(o: Overrides, suite: Suite) -> None:
         v = getattr(o, name)
         if v is not None and v < 1:
             raise PlanError(f"--{name.replace('_', '-')} must be >= 1, got {v}")
+    if o.bn_eval and o.bn_eval not in suite.bn_modes:
+        raise PlanError(f"--bn-eval {o.bn_eval} is not a mode of the {suite.name} suite; "
+                        + (f"valid: {', '.join(suite.bn_modes)}" if suite.bn_modes else "it applies to the few-shot suite only"))
     if o.ways and min(o.ways) < 2:
         raise PlanError(f"--ways must be >= 2, got {o.ways}")
     if o.shots and min(o.shots) < 1:

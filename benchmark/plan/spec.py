@@ -39,6 +39,7 @@ class RunSpec:
     val_episodes: int | None = None
     val_every: int | None = None
     eval_seed: int = 0
+    bn_eval: str = ""  # few-shot: batch norm at test, transductive | inductive ("" for the standard suite)
     # a label the suite derives from the fields above (``5-way 1-shot``); not part of the key
     setting: str = ""
     # few-shot: test episodes from a manifest (episodes export); its content hash is part of the key
@@ -60,13 +61,16 @@ class RunSpec:
             d.pop(derived, None)
         if not d.get("episodes_hash"):
             d.pop("episodes_hash", None)  # runs on the default episodes keep the keys they had
+        if d.get("bn_eval") in ("", "transductive"):
+            d.pop("bn_eval", None)  # transductive runs keep the keys they had before the mode was a choice
         raw = json.dumps(d, sort_keys=True, default=str)
         return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
     @property
     def run_name(self) -> str:
         short = self.setting.replace("-way ", "w").replace("-shot", "s").replace(" ", "")
-        return "-".join([self.dataset, self.model, self.algorithm] + ([short] if short else []) + [f"s{self.seed}"])
+        bn = ["bn-inductive"] if self.bn_eval == "inductive" else []
+        return "-".join([self.dataset, self.model, self.algorithm] + ([short] if short else []) + bn + [f"s{self.seed}"])
 
     def flat_params(self) -> dict[str, str]:
         """Every resolved hyperparameter as MLflow params (``hp.<name>``: the same names as

@@ -30,7 +30,8 @@ def _title(d: dict) -> str:
     if d.get("source"):
         paper = d.get("paper_dataset")
         data += f" ({d['source']}" + (f", {paper} images" if paper else "") + ")"
-    return f"{data} / {d['model']}" + (f" / {d['setting']}" if d["setting"] else "")
+    bn = f" / BN {d['bn_eval']}" if d.get("bn_eval") else ""  # batch norm at test (few-shot --bn-eval)
+    return f"{data} / {d['model']}" + (f" / {d['setting']}" if d["setting"] else "") + bn
 
 
 def _tuned(g: pd.DataFrame) -> bool:

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..suites import get_suite
 
-GROUP = ["dataset", "source", "model", "setting", "profile", "scale"]
+GROUP = ["dataset", "source", "model", "setting", "bn_eval", "profile", "scale"]
 
 
 def _short_commit(c: str) -> str:
@@ -36,7 +36,7 @@ def _run_row(suite, r) -> dict:
         "run_id": r.info.run_id, "suite": suite.name, "status": r.info.status, "start_time": r.info.start_time,
         "config_key": t.get("config_key", r.info.run_id), "dataset": t.get("dataset"), "source": _source(t),
         "model": t.get("model"), "algorithm": t.get("algorithm"), "seed": int(t.get("seed", 0)),
-        "setting": t.get("setting", ""), "profile": t.get("profile"), "scale": t.get("scale"),
+        "setting": t.get("setting", ""), "bn_eval": p.get("bn_eval") or "".join(suite.bn_modes[:1]), "profile": t.get("profile"), "scale": t.get("scale"),
         "scale_note": t.get("scale_note", ""), "commit": _short_commit(t.get("git_commit", "?")),
         "hardware": t.get("hardware.gpu") or t.get("hardware.cpu", "?"),
         "paper_dataset": "" if t.get("data.paper_dataset") in (None, "None") else t["data.paper_dataset"],
@@ -91,8 +91,11 @@ def read(folder: str | Path, suite: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not pr.is_file():
         raise FileNotFoundError(f"no raw results {pr.name} in {folder}; make them with `leaderboard --export {folder}`")
     runs = pd.read_csv(pr, keep_default_na=False, na_values=[""], dtype={"setting": str, "source": str, "scale_note": str,
-                                                                       "paper_dataset": str, "episodes_fingerprint": str})
-    for c in ("setting", "source", "scale_note", "paper_dataset", "episodes_fingerprint"):
+                                                                       "paper_dataset": str, "episodes_fingerprint": str,
+                                                                       "bn_eval": str})
+    if "bn_eval" not in runs:  # raw results written before --bn-eval: the suite's one mode then
+        runs["bn_eval"] = "".join(get_suite(suite).bn_modes[:1])
+    for c in ("setting", "source", "scale_note", "paper_dataset", "episodes_fingerprint", "bn_eval"):
         runs[c] = runs[c].fillna("")
     episodes = pd.read_csv(pe) if pe.is_file() else pd.DataFrame(columns=["run_id", "episode", "acc"])
     return runs, episodes

@@ -17,7 +17,7 @@ import torch
 import algorithms
 from datasets import manifest
 
-from ..models import create_model
+from ..models import create_model, set_batchnorm
 from ..plan import RunSpec
 from ..suites import get_suite
 from . import weights
@@ -74,7 +74,7 @@ def _build(meta: dict, state: dict, spec: RunSpec, data, device):
         raise ValueError(f"the weights take {meta['in_channels']}x{meta['image_size']}x{meta['image_size']} images; "
                          f"{spec.dataset} has {data.in_channels}x{data.image_size}x{data.image_size}")
     outputs = meta["outputs"] or get_suite(spec.suite).outputs(spec, data)
-    model = create_model(meta["model"], outputs, meta["in_channels"], meta["image_size"]).to(device)
+    model = set_batchnorm(create_model(meta["model"], outputs, meta["in_channels"], meta["image_size"]), spec.bn_eval).to(device)
     algo = algorithms.build(meta["algorithm"], model, spec.hparams, train_classes=meta["train_classes"])
     try:
         model.load_state_dict(state["model"])

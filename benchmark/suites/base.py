@@ -71,6 +71,7 @@ class Suite(ABC):
     descriptions: ClassVar[dict[str, str]]
     style: ClassVar[Style]
     notes: ClassVar[ScaleNotes]
+    bn_modes: ClassVar[tuple[str, ...]] = ()  # --bn-eval choices; the first is the default
 
     # -- plan ---------------------------------------------------------------------
     def blocks(self, profile: str) -> list[Any]:

@@ -17,10 +17,21 @@ class Deviation:
 
 
 ALL: tuple[str, ...] = ()
-BN = Deviation("batch norm at test", ("transfer", "nearest_neighbour", "protonet"),
-               "running statistics from (pre-)training", "Snell et al. 2017 code; Chen et al. 2019",
-               "every algorithm uses batch statistics of the support / query batch (MAML's convention; Conv-4 keeps "
-               "no running statistics) so all are evaluated alike; an inductive mode is issue 15's --bn-eval")
+BN = Deviation("batch norm at test", ("transfer", "nearest_neighbour", "protonet", "matching_net", "baseline_pp", "linear_probe"),
+               "running statistics from (pre-)training", "Snell et al. 2017 code; Chen et al. 2019; Tian et al. 2020",
+               "by default every algorithm uses batch statistics of the support / query batch (MAML's convention; Conv-4 "
+               "keeps no running statistics) so all are evaluated alike; --bn-eval inductive runs every algorithm with "
+               "running statistics (the table header names the mode)")
+NEW_BASELINES = [
+    Deviation("test-time head", ("baseline_pp",), "a new random layer; SGD momentum 0.9, lr 0.01, 100 iterations of "
+              "batch 4, weight decay 0.001", "Chen et al. 2019 code (baseline_finetune)",
+              "starts from the normalised support class means, full-batch SGD momentum 0.9, lr 0.01, 100 steps, no weight "
+              "decay, the learned scale: deterministic evaluation"),
+    Deviation("embeddings", ("matching_net",), "full-context embeddings (bidirectional LSTM, attention LSTM)",
+              "Vinyals et al. 2016 Sec. 2.1.2", "none (the issue's option); cosine attention scaled by 10 (scale, tunable)"),
+    Deviation("meta-learner values", ("anil", "metasgd"), "MAML's", "Raghu et al. 2020; Li et al. 2017",
+              "MAML's protocol of the profile; Meta-SGD's rates start at MAML's inner_lr", decided=True),
+]
 MTL_VALUES = Deviation("MTL beta, alpha_d, meta-learner values", ("mtl_maml", "mtl_reptile"), "not given",
                        "Eshratifar et al. (seed 003)", "beta 0.5, disc_lr 0.01, sum over tasks averaged like the meta-learner, "
                        "SGD for the supervised step; the meta-learner's own protocol for everything else", decided=True)
@@ -41,7 +52,7 @@ DEVIATIONS: dict[tuple[str, str], list[Deviation]] = {
                   "test ways: the quick profile gives every algorithm the same data per iteration"),
         Deviation("meta-batch", ("reptile", "mtl_reptile"), "3 (1-shot 5-way Omniglot command)", "openai/supervised-reptile README",
                   "4 like every algorithm of the quick profile"),
-        BN, MTL_VALUES,
+        BN, MTL_VALUES, *NEW_BASELINES,
     ],
     ("fewshot", "omniglot"): [
         Deviation("network", ("protonet", "transfer", "nearest_neighbour", "finetune"), "Conv-4 with max-pooling",
@@ -52,7 +63,7 @@ DEVIATIONS: dict[tuple[str, str], list[Deviation]] = {
                   "openai/supervised-reptile reptile.py (_test_predictions)", "transductive like MAML (see batch norm)"),
         Deviation("meta-iterations", ("protonet", "transfer", "nearest_neighbour"), "until validation stops improving",
                   "Snell et al. code (patience)", "60,000 like MAML, a fixed budget"),
-        BN, MTL_VALUES,
+        BN, MTL_VALUES, *NEW_BASELINES,
     ],
     ("fewshot", "mini-imagenet"): [
         Deviation("normalisation", ALL, "pixels / 255 only", "cbfinn/maml data_generator.py",
@@ -61,7 +72,7 @@ DEVIATIONS: dict[tuple[str, str], list[Deviation]] = {
                   "Finn et al. 2017", "the paper's 2", decided=True),
         Deviation("test inner loop", ("reptile", "mtl_reptile"), "non-transductive", "openai/supervised-reptile",
                   "transductive like MAML"),
-        BN, MTL_VALUES,
+        BN, MTL_VALUES, *NEW_BASELINES,
     ],
     ("fewshot", "mtl-paper"): [
         Deviation("split", ALL, "64 training / 36 test classes (Table 1's caption)", "Eshratifar et al. Sec. 4",

@@ -31,16 +31,20 @@ import algorithms
 import datasets
 from datasets import EpisodeSampler, EpisodicData, FixedEpisodes, manifest
 
-from ..models import create_model
+from ..models import create_model, set_batchnorm
 from ..report import plots
 from .base import Cell, ScaleNotes, Style, Suite
 
-ALL = ["maml", "fomaml", "reptile", "mtl_maml", "mtl_reptile", "protonet", "transfer", "nearest_neighbour", "finetune"]
+ALL = ["maml", "fomaml", "anil", "metasgd", "reptile", "mtl_maml", "mtl_reptile", "protonet", "matching_net", "transfer",
+       "baseline_pp", "linear_probe", "nearest_neighbour", "finetune"]
 MTL_TABLE = ["transfer", "protonet", "reptile", "mtl_reptile", "maml", "mtl_maml"]
 
 
 FIELDS = ("meta_batch", "meta_iterations")  # run fields a paper may set per algorithm and setting (test episodes stay shared)
-Key = tuple[str, int | None, int | None]  # (algorithm, ways or None for any, shots or None for any)
+Key = tuple[str, int | None, int | None]
+BN_MODES = ("transductive", "inductive")  # --bn-eval; see models.set_batchnorm
+BN_TEXT = {"transductive": "batch statistics of the batch being classified (transductive)",
+           "inductive": "running statistics from meta-training (inductive)"}  # (algorithm, ways or None for any, shots or None for any)
 
 
 @dataclass
@@ -89,9 +93,10 @@ def _hparams(inner_lr: float, inner_steps: int, test_steps: int) -> dict[str, di
     tune = {"finetune_lr": 0.1, "finetune_steps": 50}
     mtl = {"beta": 0.5, "disc_lr": 0.01}  # seed 003 gives none: this suite's choice
     return {
-        "maml": maml, "fomaml": maml, "reptile": reptile,
+        "maml": maml, "fomaml": maml, "anil": maml, "metasgd": maml, "reptile": reptile,
         "mtl_maml": {**maml, **mtl}, "mtl_reptile": {**reptile, **mtl},
-        "protonet": base, "transfer": {**base, **tune}, "nearest_neighbour": base, "finetune": tune,
+        "protonet": base, "matching_net": base, "transfer": {**base, **tune}, "nearest_neighbour": base, "finetune": tune,
+        "baseline_pp": base, "linear_probe": base,  # Chen et al.'s and Tian et al.'s test-time values are their defaults
     }
 
 
@@ -104,10 +109,11 @@ def _reptile(shots_per_class: int, inner_batch: int, inner_iters: int, lr: float
 
 
 def _with_mtl(paper: dict[Key, dict[str, Any]]) -> dict[Key, dict[str, Any]]:
-    """FOMAML and Meta-Transfer Learning take their meta-learner's protocol (seed 003 gives no values)."""
+    """FOMAML, ANIL, Meta-SGD and Meta-Transfer Learning take their meta-learner's protocol (seed 003 gives no
+    values; Raghu et al. and Li et al. use MAML's)."""
     out = dict(paper)
     for (algo, w, k), v in paper.items():
-        for twin in {"maml": ("fomaml", "mtl_maml"), "reptile": ("mtl_reptile",)}.get(algo, ()):
+        for twin in {"maml": ("fomaml", "mtl_maml", "anil", "metasgd"), "reptile": ("mtl_reptile",)}.get(algo, ()):
             out.setdefault((twin, w, k), v)
     return out
 
@@ -163,7 +169,7 @@ PROFILES: dict[str, list[Block]] = {
 }
 
 DESCRIPTIONS = {
-    "quick": "embedded glyphs, Conv-4-32, 5-way 1-shot, 9 algorithms, 300 meta-iterations, 1 seed (minutes on CPU)",
+    "quick": "embedded glyphs, Conv-4-32, 5-way 1-shot, 14 algorithms, 300 meta-iterations, 1 seed (minutes on CPU)",
     "omniglot": "Omniglot 1200/423 characters, Conv-4-64, 5/20-way x 1/5-shot, 3 seeds",
     "mini-imagenet": "miniImageNet 64/16/20, Conv-4-32, 5-way 1/5-shot, 3 seeds",
     "mtl-paper": "miniImageNet 64/36, 5/20/35-way x 1/5/100-shot, the MTL paper's six methods",
@@ -212,7 +218,7 @@ class FewShotSession:
 
     def __init__(self, spec, data: EpisodicData, device: torch.device) -> None:
         torch.manual_seed(spec.seed)
-        model = create_model(spec.model, spec.ways, data.in_channels, data.image_size).to(device)
+        model = set_batchnorm(create_model(spec.model, spec.ways, data.in_channels, data.image_size), spec.bn_eval).to(device)
         self.algorithm = algorithms.build(spec.algorithm, model, spec.hparams, train_classes=data.splits["train"].num_classes)
         shape = self.algorithm.train_task(spec.ways, spec.shots, spec.queries)  # e.g. ProtoNet's 60-way training
         self.sampler = EpisodeSampler(data.splits["train"], *shape, data.preprocess, device)
@@ -277,6 +283,7 @@ class FewShotSuite(Suite):
     default_profile, profiles, descriptions = "quick", PROFILES, DESCRIPTIONS
     session_class, history_plot = FewShotSession, staticmethod(plots.episodic_curves)
     style, notes = STYLE, NOTES
+    bn_modes = BN_MODES
 
     def block_for(self, profile: str, dataset: str, data_root: str | None) -> Block:
         bs = self.blocks(profile)
@@ -308,6 +315,7 @@ class FewShotSuite(Suite):
                     fields = dict(ways=ways, shots=shots, queries=o.queries or b.queries, meta_iterations=n,
                                   meta_batch=o.meta_batch or paper.get("meta_batch", b.meta_batch),
                                   test_episodes=o.test_episodes or b.test_episodes, val_episodes=b.val_episodes,
+                                  bn_eval=o.bn_eval or self.bn_modes[0],
                                   val_every=min(b.val_every, n))
                     yield Cell(model, algo, b.hparams_for(algo, ways, shots), fields, notes, setting=f"{ways}-way {shots}-shot")
 
@@ -366,7 +374,8 @@ class FewShotSuite(Suite):
 
     def table_preamble(self, group: Sequence) -> list[str]:
         s0 = group[0].spec
-        return [f"  {s0.test_episodes} fixed test episodes ({s0.queries} queries per class), the same for every algorithm"]
+        return [f"  {s0.test_episodes} fixed test episodes ({s0.queries} queries per class), the same for every algorithm; "
+                f"batch norm at test: {BN_TEXT[s0.bn_eval or BN_MODES[0]]}"]
 
     def value_columns(self, group: Sequence, runs: Sequence, paper_dataset: str | None) -> dict[str, str]:
         accs = [100 * r.metrics["test_acc"] for r in runs]
@@ -381,7 +390,7 @@ class FewShotSuite(Suite):
         with torch.device("meta"):
             algo = algorithms.build(spec.algorithm, create_model(spec.model, spec.ways, 1, 28), hp, train_classes=64)
         tw, ts, tq = algo.train_task(spec.ways, spec.shots, spec.queries)
-        out = {"model": spec.model, "batch norm at test": "batch statistics of the adapted batch (transductive)",
+        out = {"model": spec.model, "batch norm at test": BN_TEXT[spec.bn_eval or BN_MODES[0]],
                "training tasks": f"{tw}-way, {ts} support + {tq} query per class",
                "test tasks": f"{spec.ways}-way {spec.shots}-shot, {spec.queries} queries per class, {spec.test_episodes} fixed episodes",
                "meta-training": f"{spec.meta_iterations} iterations of {spec.meta_batch} tasks" if algo.trains else "none"}
@@ -396,6 +405,10 @@ class FewShotSuite(Suite):
                                  f"at test {hp.test_inner_steps or hp.inner_steps} steps{test_batch}")
         if hasattr(hp, "finetune_lr"):
             out["test-time head / fine-tuning"] = f"sgd lr {hp.finetune_lr}, {hp.finetune_steps} steps"
+        if hasattr(hp, "C"):
+            out["test-time classifier"] = f"logistic regression on L2-normalised features, C {hp.C}"
+        if hasattr(hp, "scale"):
+            out["attention"] = f"softmax of {hp.scale} x cosine similarity to the support embeddings"
         if hasattr(hp, "beta"):
             out["MTL mix"] = f"beta {hp.beta}, supervised SGD step {hp.disc_lr}"
         return out
