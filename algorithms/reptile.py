@@ -120,9 +120,13 @@ class Reptile(EpisodicAlgorithm):
                     continue
                 t += 1
                 lr_t = hp.inner_lr * math.sqrt(1 - ADAM_BETA2 ** float(t))  # beta1 = 0: m = g, no first-moment correction
-                for n, g in zip(self.adapt_names, grads):
-                    v[n].mul_(ADAM_BETA2).addcmul_(g, g, value=1 - ADAM_BETA2)
-                    fast[n] = fast[n].detach() - lr_t * g / (v[n].sqrt() + ADAM_EPS)
+                vs = [v[n] for n in self.adapt_names]
+                torch._foreach_mul_(vs, ADAM_BETA2)
+                torch._foreach_addcmul_(vs, grads, grads, value=1 - ADAM_BETA2)
+                denom = torch._foreach_add(torch._foreach_sqrt(vs), ADAM_EPS)
+                steps = torch._foreach_div(torch._foreach_mul(grads, lr_t), denom)
+                for n, s in zip(self.adapt_names, steps):
+                    fast[n] = fast[n].detach() - s
         return fast
 
     def reptile_direction(self, tasks: Sequence[Task]) -> tuple[dict[str, torch.Tensor], dict[str, float]]:

@@ -30,3 +30,33 @@ def load_digits(val_fraction: float = 0.1) -> SupervisedData:
         preprocess=Preprocess(normalize="per_image", pad=1, flip=False),
         source="embedded: sklearn.datasets.load_digits", paper_dataset=None,
     )
+
+
+GLYPH_CLASSES = 100  # the first characters of the embedded glyphs (a fixed, deterministic choice)
+GLYPH_TRAIN_DRAWERS = 14  # of 20 drawers (font + distortion) per character; the other 6 are the test split
+GLYPH_SIZE = 16
+
+
+def load_glyph_fonts(val_fraction: float = 0.1) -> SupervisedData:
+    """The embedded glyphs as a classification task: 100 characters, 16x16; training
+    on 14 drawers (a font with its own distortion) per character, testing on the other 6,
+    so the test asks for a known character drawn in an unseen way. Offline; harder than
+    the digits (which every algorithm classifies at 98-99%)."""
+    import torch.nn.functional as F
+
+    from .glyphs import load_raw
+
+    raw = load_raw()
+    keep = raw["labels"] < GLYPH_CLASSES
+    images, labels = raw["images"][keep], raw["labels"][keep]
+    small = F.interpolate(images.float(), size=GLYPH_SIZE, mode="area").round().clamp(0, 255).to(torch.uint8)
+    drawer = torch.arange(len(labels)) - torch.searchsorted(labels, labels)  # 0..19 within each class
+    is_train = drawer < GLYPH_TRAIN_DRAWERS
+    train, val = carve_validation(ImageSet(small[is_train], labels[is_train]), val_fraction)
+    return SupervisedData(
+        name="glyph-fonts", train=train, val=val, test=ImageSet(small[~is_train], labels[~is_train]),
+        classes=list(raw["classes"][:GLYPH_CLASSES]),
+        # small images: pad 1 like the digits; characters are not flip-invariant
+        preprocess=Preprocess(normalize="per_image", pad=1, flip=False),
+        source="embedded: glyphs rendered from matplotlib's fonts (datasets.glyphs)", paper_dataset=None,
+    )

@@ -133,9 +133,15 @@ def build_glyphs(size: int = 28, limit: int | None = None) -> dict:
     return {"images": images, "labels": torch.tensor(labels, dtype=torch.long), "classes": names}
 
 
+def load_raw(size: int = 28) -> dict:
+    """Every class's 20 drawers in order (``labels`` sorted), built once and cached."""
+    anchor = _font_paths()[0]
+    return cached(anchor, f"{VERSION}-{size}-{len(_font_paths())}", lambda: build_glyphs(size))
+
+
 def load_glyphs(size: int = 28) -> EpisodicData:
     anchor = _font_paths()[0]
-    raw = cached(anchor, f"{VERSION}-{size}-{len(_font_paths())}", lambda: build_glyphs(size))
+    raw = load_raw(size)
     classes = list(raw["classes"])
     train, val, test = split_classes(classes, (0.15, 0.25), SEED)
     splits = {k: build_split(raw["images"], raw["labels"], classes, v) for k, v in (("train", train), ("val", val), ("test", test))}

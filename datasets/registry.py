@@ -32,6 +32,12 @@ def _imagefolder(root, download, val_fraction):
     return load_imagefolder(root, val_fraction)
 
 
+def _glyph_fonts(root, download, val_fraction):
+    from .embedded import load_glyph_fonts
+
+    return load_glyph_fonts(val_fraction)
+
+
 def _digits(root, download, val_fraction):
     from .embedded import load_digits
 
@@ -40,6 +46,7 @@ def _digits(root, download, val_fraction):
 
 SUPERVISED: dict[str, tuple[Callable[..., SupervisedData], str]] = {
     "digits": (_digits, "embedded (scikit-learn digits, 10 classes, 8x8): no download"),
+    "glyph-fonts": (_glyph_fonts, "embedded glyphs as classification (100 characters, 16x16, unseen drawers at test): no download"),
     "cifar10": (_cifar("cifar10"), "CIFAR-10, torchvision pickles in --data-root (or --download)"),
     "cifar100": (_cifar("cifar100"), "CIFAR-100, torchvision pickles in --data-root (or --download)"),
     "tiny-imagenet": (_tiny, "Tiny-ImageNet-200, official layout in --data-root (or --download)"),

@@ -38,14 +38,14 @@ def test_run_writes_finished_mlflow_runs_with_metrics_and_artifacts(store, capsy
     cap = capsys.readouterr()
     out = cap.out
     assert rc == 0, cap.err
-    assert "digits / cnet1" in out and "mltp_fo" in out and "+-" in out
+    assert "glyph-fonts / cnet1" in out and "mltp_fo" in out and "+-" in out
     c, runs = _runs(store)
     assert len(runs) == 4
     for r in runs:
         assert r.info.status == "FINISHED"
         assert r.data.tags["scale"] == "quick" and r.data.tags["git_commit"]
-        assert "hardware.cpu" in r.data.tags and r.data.tags["dataset"] == "digits"
-        assert r.data.tags["model.parameters"] == str(sum(p.numel() for p in create_model("cnet1", 10, 1, 8).parameters()))
+        assert "hardware.cpu" in r.data.tags and r.data.tags["dataset"] == "glyph-fonts"
+        assert r.data.tags["model.parameters"] == str(sum(p.numel() for p in create_model("cnet1", 100, 1, 16).parameters()))
         assert r.data.params["hp.lr"] == "0.001" and r.data.params["epochs"] == "2"
         for m in ("final_test_acc", "final_val_acc", "final_train_loss", "wall_time_s"):
             assert m in r.data.metrics
@@ -57,7 +57,7 @@ def test_run_writes_finished_mlflow_runs_with_metrics_and_artifacts(store, capsy
         if r.data.tags["algorithm"] == "mltp_fo":
             assert "alpha_mean" in r.data.metrics and "grad_agreement" in r.data.metrics
             assert "hp.eta" in r.data.params
-    assert (tmp_path / "results" / "standard-quick-digits-cnet1.png").is_file()
+    assert (tmp_path / "results" / "standard-quick-glyph-fonts-cnet1.png").is_file()
 
 
 @pytest.mark.slow
@@ -77,7 +77,7 @@ def test_diverging_run_is_failed_and_grid_continues(store, capsys):
 @pytest.mark.parametrize("argv,needle", [
     (["run", "--algorithm", "nope"], "unknown algorithm 'nope'; valid for suite standard: mltp"),
     (["run", "--algorithm", "maml"], "algorithm 'maml' belongs to the fewshot suite"),
-    (["run", "--suite", "fewshot", "--algorithm", "mltp"], "valid for suite fewshot: finetune, fomaml, maml"),
+    (["run", "--suite", "fewshot", "--algorithm", "mltp"], "valid for suite fewshot: anil, baseline_pp, finetune, fomaml"),
     (["run", "--suite", "fewshot", "--ways", "1"], "--ways must be >= 2"),
     (["run", "--suite", "fewshot", "--dataset", "cifar10"], "unknown episodic dataset 'cifar10'"),
     (["run", "--suite", "fewshot", "--shots", "30"], "lower --ways/--shots/--queries"),

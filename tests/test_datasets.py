@@ -194,3 +194,15 @@ def test_real_cifar10_jpeg_archive():
     assert len(d.train) + len(d.val) == 50_000 and len(d.test) == 10_000
     assert d.num_classes == 10 and d.image_size == 32 and d.paper_dataset == "cifar10"
     assert torch.bincount(d.test.labels).tolist() == [1000] * 10
+
+
+def test_glyph_fonts_is_an_offline_classification_task_with_unseen_drawers_at_test():
+    import datasets
+
+    d = datasets.get("glyph-fonts")
+    assert d.num_classes == 100 and d.train.images.shape[1:] == (1, 16, 16)
+    assert len(d.train) + len(d.val) == 100 * 14 and len(d.test) == 100 * 6
+    assert torch.bincount(d.test.labels, minlength=100).eq(6).all()
+    # no test image is a training image: the test drawers are other fonts / distortions
+    train = {bytes(x.numpy()) for x in torch.cat([d.train.images, d.val.images])}
+    assert not any(bytes(x.numpy()) in train for x in d.test.images)

@@ -19,7 +19,7 @@ def test_standard_leaderboard_from_runs(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "left out 1 FAILED run(s)" in out
     md = (tmp_path / "lb" / "standard.md").read_text()
-    assert "paired t-test over seeds" in md and "## digits / cnet1 (quick scale, profile quick, the papers' hyperparameters)" in md
+    assert "paired t-test over seeds" in md and "## glyph-fonts / cnet1 (quick scale, profile quick, the papers' hyperparameters)" in md
     assert "Provenance: seeds 0 1" in md and "Left out: 1 FAILED" in md
     csv = pd.read_csv(tmp_path / "lb" / "standard.csv")
     assert set(csv.algorithm) == {"standard", "mltp_fo"} and (csv.n == 2).all()

@@ -145,7 +145,7 @@ def test_tune_interrupted_exits_cleanly_and_leaves_nothing_running(tmp_path, ses
     assert runs and not [r for r in runs if r.info.status == "RUNNING"]
     import optuna
 
-    study = optuna.load_study(study_name="standard.quick.digits.cnet1.standard", storage=f"sqlite:///{tmp_path / 'o.db'}")
+    study = optuna.load_study(study_name="standard.quick.glyph-fonts.cnet1.standard", storage=f"sqlite:///{tmp_path / 'o.db'}")
     assert [t.state.name for t in study.trials] == ["FAIL"]
 
 
@@ -183,9 +183,9 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
     (tmp / "afile").write_text("x")
     (tmp / "store.db").write_text("a text file, not a database")
     (tmp / "tuned").mkdir(exist_ok=True)
-    (tmp / "tuned" / "standard.quick.digits.cnet1.standard.json").write_text("{not json")
+    (tmp / "tuned" / "standard.quick.glyph-fonts.cnet1.standard.json").write_text("{not json")
     (tmp / "range").mkdir(exist_ok=True)
-    (tmp / "range" / "standard.quick.digits.cnet1.standard.json").write_text(json.dumps({"params": {"lr": -1}}))
+    (tmp / "range" / "standard.quick.glyph-fonts.cnet1.standard.json").write_text(json.dumps({"params": {"lr": -1}}))
     run = ["run", "--no-progress", "--tracking-uri", f"sqlite:///{tmp / 'ok.db'}"]
     img = ["--dataset", "imagefolder", "--data-root"]
     return {

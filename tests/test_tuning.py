@@ -21,13 +21,13 @@ def test_tune_then_run_tuned_and_resume(tmp_path, monkeypatch, capsys):
     uri, storage = f"sqlite:///{tmp_path / 'm.db'}", f"sqlite:///{tmp_path / 'optuna.db'}"
     args = TUNE + ["--algorithm", "mltp_fo", "--tracking-uri", uri, "--storage", storage]
     assert main(args + ["--trials", "2"]) == 0
-    study = optuna.load_study(study_name="standard.quick.digits.cnet1.mltp_fo", storage=storage)
+    study = optuna.load_study(study_name="standard.quick.glyph-fonts.cnet1.mltp_fo", storage=storage)
     assert len(study.trials) == 2
     # the same command with a larger budget continues the study
     assert main(args + ["--trials", "3"]) == 0
-    study = optuna.load_study(study_name="standard.quick.digits.cnet1.mltp_fo", storage=storage)
+    study = optuna.load_study(study_name="standard.quick.glyph-fonts.cnet1.mltp_fo", storage=storage)
     assert [t.number for t in study.trials] == [0, 1, 2]
-    best = json.loads((tmp_path / "tuned" / "standard.quick.digits.cnet1.mltp_fo.json").read_text())
+    best = json.loads((tmp_path / "tuned" / "standard.quick.glyph-fonts.cnet1.mltp_fo.json").read_text())
     assert best["trials"] == 3 and set(best["params"]) == {"lr", "eta", "alpha_mean"}
     assert best["best_value"] == study.best_value  # validation accuracy, never test
     from mlflow.tracking import MlflowClient
@@ -39,7 +39,7 @@ def test_tune_then_run_tuned_and_resume(tmp_path, monkeypatch, capsys):
     assert len(parents) == 1 and len(children) == 3
     assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
     arts = {a.path for a in c.list_artifacts(parents[0].info.run_id)}
-    assert "optimization_history.png" in arts and "standard.quick.digits.cnet1.mltp_fo.json" in arts
+    assert "optimization_history.png" in arts and "standard.quick.glyph-fonts.cnet1.mltp_fo.json" in arts
     capsys.readouterr()
     run = ["run", "--tuned", "--algorithm", "mltp_fo", "--model", "cnet1", "--seeds", "0", "--epochs", "2", "--max-steps", "6",
            "--tracking-uri", uri, "--no-progress"]
@@ -48,14 +48,14 @@ def test_tune_then_run_tuned_and_resume(tmp_path, monkeypatch, capsys):
     assert float(r.data.params["hp.lr"]) == pytest.approx(best["params"]["lr"])
     assert "tuned hyperparameters" in r.data.tags["scale_note"]
     assert main(run[:-5] + ["--algorithm", "standard", "--tracking-uri", uri]) == 2  # no study for standard yet
-    assert "no tuned parameters for study standard.quick.digits.cnet1.standard" in capsys.readouterr().err
+    assert "no tuned parameters for study standard.quick.glyph-fonts.cnet1.standard" in capsys.readouterr().err
 
 
 @pytest.mark.slow
 def test_two_concurrent_workers_share_one_study(tmp_path, session_cache):
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     env = dict(os.environ, PYTHONPATH=str(ROOT), BENCHMARK_CACHE=str(session_cache), OMP_NUM_THREADS="1")
-    optuna.create_study(study_name="standard.quick.digits.cnet1.standard", storage=storage, direction="maximize")
+    optuna.create_study(study_name="standard.quick.glyph-fonts.cnet1.standard", storage=storage, direction="maximize")
     cmd = [sys.executable, "-m", "benchmark"] + TUNE + ["--algorithm", "standard", "--trials", "4", "--storage", storage,
                                                       "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"]
     subprocess.run([sys.executable, "-c", f"from benchmark.track.tracking import Tracker; Tracker('sqlite:///{tmp_path / 'm.db'}', 'standard-tuning')"],
@@ -65,7 +65,7 @@ def test_two_concurrent_workers_share_one_study(tmp_path, session_cache):
     for p in procs:
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, err
-    study = optuna.load_study(study_name="standard.quick.digits.cnet1.standard", storage=storage)
+    study = optuna.load_study(study_name="standard.quick.glyph-fonts.cnet1.standard", storage=storage)
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
     done = [t for t in study.trials if t.state in finished]
     assert 4 <= len(done) <= 5  # both stop at 4 finished (complete or pruned); one may be mid-trial then
@@ -84,7 +84,7 @@ def test_killed_study_continues_when_the_same_command_is_rerun(tmp_path, session
 
     storage, uri = f"sqlite:///{tmp_path / 'optuna.db'}", f"sqlite:///{tmp_path / 'm.db'}"
     env = dict(os.environ, PYTHONPATH=str(ROOT), BENCHMARK_CACHE=str(session_cache), OMP_NUM_THREADS="1")
-    name = "standard.quick.digits.cnet1.standard"
+    name = "standard.quick.glyph-fonts.cnet1.standard"
     cmd = [sys.executable, "-m", "benchmark"] + TUNE + ["--algorithm", "standard", "--trials", "3", "--heartbeat", "1",
                                                       "--storage", storage, "--tracking-uri", uri]
     proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -36,7 +36,7 @@ def test_ui_serves_the_runs_through_its_rest_api(tiny_store):
         exp = next(e for e in exps if e["name"] == "standard")
         runs = _post(f"{url}/api/2.0/mlflow/runs/search", {"experiment_ids": [exp["experiment_id"]]})["runs"]
         names = {r["info"]["run_name"] for r in runs}
-        assert names == {"digits-cnet1-standard-s0", "digits-cnet1-mltp_fo-s0", "grid:standard:quick"}  # cells and their grid
+        assert names == {"glyph-fonts-cnet1-standard-s0", "glyph-fonts-cnet1-mltp_fo-s0", "grid:standard:quick"}  # cells and their grid
     finally:
         stop(proc)
     assert proc.poll() is not None

@@ -43,7 +43,7 @@ DEVIATIONS: dict[tuple[str, str], list[Deviation]] = {
     ],
     ("standard", "quick"): [
         Deviation("dataset and schedule", ALL, "CIFAR-10/100, Tiny-ImageNet, 150/90 epochs", "Deng & Zhang Sec. IV",
-                  "embedded 8x8 digits and 12 epochs: a smoke-scale comparison that runs offline in minutes"),
+                  "embedded 16x16 glyphs (100 characters) and 10 epochs: a small comparison that runs offline in minutes"),
     ],
     ("fewshot", "quick"): [
         Deviation("dataset and budget", ALL, "Omniglot / miniImageNet, 60,000-200,000 meta-iterations", "each paper",

@@ -1,7 +1,7 @@
 """Standard suite: standard training vs MLTP and its variants (MLTP paper, seed 001).
 
 Profiles:
-* ``quick`` (default): the embedded digits data, CNet1/CNet2, all five algorithms,
+* ``quick`` (default): the embedded glyphs as a 100-class task (``glyph-fonts``), CNet2, all five algorithms,
   3 seeds, a short schedule shaped like the paper's; minutes on a 2-core CPU.
 * ``paper``: protocols.md: CIFAR-10 CNet1-4, CIFAR-100 CCNet1-4, Tiny-ImageNet
   ResNet-18/34, the algorithms of each table, 3 seeds, the paper's schedules.
@@ -42,6 +42,7 @@ class Block:
     per_model_algorithms: dict[str, list[str]] = field(default_factory=dict)  # exceptions (CNet4)
     per_model_hparams: dict[str, dict[str, Any]] = field(default_factory=dict)  # exceptions (CNet4 wd)
     preprocess: dict[str, Any] = field(default_factory=dict)
+    train_per_class: int | None = None  # a profile's own training subset (a reduced profile); --train-per-class overrides it
     # The MLTP paper trains on all 50,000 / 100,000 training images (Sec. IV-A): a paper run with a
     # fixed schedule and its final weights chooses nothing on a validation split.
     full_train: bool = False
@@ -77,12 +78,14 @@ def _cifar_block(dataset: str, prefix: str) -> Block:
 
 PROFILES: dict[str, list[Block]] = {
     "quick": [
+        # Embedded glyphs as classification (100 characters, unseen drawers at test): the digits it
+        # replaced saturated (every algorithm 98.4-99.0%), so the first command showed no difference.
         Block(
-            dataset="digits",
-            models=["cnet1", "cnet2"],
+            dataset="glyph-fonts",
+            models=["cnet2"],
             algorithms=ALGORITHMS,
-            epochs=12,
-            milestones=[8, 10],
+            epochs=10,
+            milestones=[7, 9],
             hparams=dict(CIFAR_HP),
         )
     ],
@@ -102,7 +105,7 @@ PROFILES: dict[str, list[Block]] = {
 }
 
 DESCRIPTIONS = {
-    "quick": "embedded digits, CNet1/CNet2, 5 algorithms, 3 seeds, 12 epochs (minutes on CPU)",
+    "quick": "embedded glyphs as 100-class classification (16x16), CNet2, 5 algorithms, 3 seeds, 10 epochs (~8 min on 2 cores)",
     "paper": "CIFAR-10 CNet1-4, CIFAR-100 CCNet1-4, Tiny-ImageNet ResNet-18/34; paper schedules, 3 seeds",
 }
 
@@ -234,7 +237,8 @@ class StandardSuite(Suite):
             notes.append(f"{epochs} of {b.epochs} epochs (milestones scaled)")
         if o.max_steps:
             notes.append(f"at most {o.max_steps} steps")
-        if o.train_per_class:
+        per_class = o.train_per_class or b.train_per_class
+        if o.train_per_class and o.train_per_class != b.train_per_class:
             notes.append(f"{o.train_per_class} training images per class")
         if o.batch_size and o.batch_size != b.batch_size:
             notes.append(f"batch {o.batch_size} instead of {b.batch_size}")
@@ -243,7 +247,7 @@ class StandardSuite(Suite):
             notes.append(f"{o.val_fraction:.0%} of the training set held out for validation")
         fields = dict(epochs=epochs, batch_size=o.batch_size or b.batch_size, max_steps=o.max_steps,
                       milestones=scaled_milestones(b.milestones, b.epochs, epochs), val_fraction=val_fraction,
-                      train_per_class=o.train_per_class, preprocess=dict(b.preprocess))
+                      train_per_class=per_class, preprocess=dict(b.preprocess))
         for model in o.models or b.models:
             for algo in o.algorithms or b.algorithms_for(model):
                 yield Cell(model, algo, b.hparams_for(model), fields, notes)
