@@ -1,4 +1,5 @@
 """The MLflow store is one folder: artifacts beside the SQLite file, wherever the command runs."""
+import time
 from pathlib import Path
 
 from benchmark.track.tracking import Tracker, artifact_root
@@ -22,3 +23,24 @@ def test_artifact_root_of_relative_and_absolute_uris(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert artifact_root("sqlite:///mlflow.db") == tmp_path / "mlartifacts"  # the default: ./mlartifacts
     assert artifact_root("sqlite:////data/runs/m.db") == Path("/data/runs/mlartifacts")
+
+
+def test_every_search_pages_to_the_end_and_finished_cells_are_looked_up_by_key(tmp_path, monkeypatch):
+    from benchmark.track import tracking
+
+    monkeypatch.setattr(tracking, "PAGE_SIZE", 2)  # many pages from a handful of runs
+    t = tracking.Tracker(f"sqlite:///{tmp_path / 'm.db'}", "paging")
+    ids = {}
+    for i in range(7):
+        time.sleep(0.003)  # distinct start times: "newest" is well defined
+        rid = t.start(f"r{i}", {}, {"config_key": f"k{i % 5}"})  # k0 and k1 finished twice: the newest wins
+        t.end(rid, "FINISHED" if i != 4 else "FAILED")
+        ids.setdefault(f"k{i % 5}", []).append(rid)
+    assert len(t.runs()) == 7
+    every = t.finished_by_key()
+    assert set(every) == {"k0", "k1", "k2", "k3"} and every["k0"].info.run_id == ids["k0"][-1]
+    by_key = t.finished_by_key({"k1", "k4", "k9"})
+    assert set(by_key) == {"k1"} and by_key["k1"].info.run_id == ids["k1"][-1]
+    monkeypatch.setattr(tracking, "KEY_QUERIES", 1)  # a large grid: one paged pass, filtered to its keys
+    by_pass = t.finished_by_key({"k1", "k2", "k9"})
+    assert set(by_pass) == {"k1", "k2"} and by_pass["k1"].info.run_id == ids["k1"][-1]

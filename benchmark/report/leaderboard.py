@@ -22,6 +22,7 @@ import pandas as pd
 
 from ..suites import get_suite
 from . import raw, references, stats
+from . import plateau
 from .raw import GROUP
 
 
@@ -85,6 +86,7 @@ def _row(suite: str, key: tuple, a: pd.DataFrame, base_time: float, base_paper, 
         "relative_cost": a.train_time_s.mean() / base_time if base_time and base_time > 0 else math.nan,
         "commits": " ".join(sorted(set(a.commit))), "hardware": "; ".join(sorted(set(a.hardware))),
         "scale_note": a.scale_note.iloc[0], "first_run": pd.to_datetime(a.start_time.min(), unit="ms").strftime("%Y-%m-%d"),
+        "plateau": plateau.summary(list(a.val_tail_gain)) if "val_tail_gain" in a else "-",
     }
 
 
@@ -167,8 +169,10 @@ def _group_md(g: pd.DataFrame, suite: str, baseline: str) -> list[str]:
     seeds = sorted({int(x) for ss in g.seeds for x in ss.split()})
     lines += [f"Provenance: seeds {' '.join(map(str, seeds))}; commit(s) {' '.join(sorted(set(' '.join(g.commits).split())))}; "
               f"first run {g.first_run.min()}; hardware {'; '.join(sorted(set(g.hardware)))}.", ""]
+    judged = bool((g.plateau != "-").any())
     head = ["algorithm", "n", "mean %", "std"] + (["95% CI"] if style.interval_column else []) + [
-        "paper %", f"diff vs {baseline} [95% CI]", "p (Holm)", "verdict", "detectable", "paper gain", "seeds needed", "rel. cost"]
+        "paper %", f"diff vs {baseline} [95% CI]", "p (Holm)", "verdict", "detectable", "paper gain", "seeds needed",
+        "rel. cost"] + (["plateau"] if judged else [])
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in g.iterrows():
         diff = "-" if math.isnan(r["diff"]) else f"{r['diff']:+.2f} [{_fmt(r.diff_lo, '+.2f')}, {_fmt(r.diff_hi, '+.2f')}]"
@@ -176,8 +180,15 @@ def _group_md(g: pd.DataFrame, suite: str, baseline: str) -> list[str]:
             r.algorithm, str(r.n), _fmt(r["mean"]), _fmt(r["std"]), *([_fmt(r["ci95"])] if style.interval_column else []),
             _fmt(r.paper, style.paper_format), diff, _fmt(r.p_holm, ".3g"), r.verdict, _fmt(r.detectable),
             _fmt(r.paper_diff, "+.2f"), _fmt(r.seeds_for_paper_diff, ".0f"), _fmt(r.relative_cost),
-        ]) + " |")
+        ] + ([r.plateau] if judged else [])) + " |")
     lines.append("")
+    if judged:
+        lines += [f"Plateau: seeds whose validation curve met the criterion ({plateau.CRITERION}); the curves are "
+                  "in the `-curves.png` figure and `-curves.csv.gz` beside this table.", ""]
+        for _, r in g[g.plateau != "-"].iterrows():
+            met, n = (int(x) for x in r.plateau.split("/"))
+            if met < n:
+                lines.append(f"- `{r.algorithm}` did not plateau in {n - met} of {n} seeds: its number is not converged.")
     for _, r in g[g.verdict == "no evidence"].iterrows():
         lines.append(f"- `{r.algorithm}` vs `{baseline}`: no evidence of a difference; with {r.paired_seeds} seeds this "
                      f"experiment could only detect differences of at least {_fmt(r.detectable)} pp.")
@@ -206,21 +217,28 @@ def build(source, suite: str, out: str | Path, baseline: str | None = None, comm
     out = Path(out)
     from_files = isinstance(source, (str, Path))
     runs, episodes = raw.read(source, suite) if from_files else raw.from_tracker(source, suite)
+    curves = raw.read_curves(source, suite) if from_files else raw.curves_from_tracker(source, runs)
     write_raw = not (from_files and Path(source).resolve() == out.resolve())
-    return build_frames(runs, episodes, suite, out, baseline, command, reproduce, write_raw)
+    return build_frames(runs, episodes, suite, out, baseline, command, reproduce, write_raw, curves)
 
 
 def build_frames(runs: pd.DataFrame, episodes: pd.DataFrame, suite: str, out: Path, baseline: str | None = None,
-                 command: str = "", reproduce: str | None = None, write_raw: bool = True) -> tuple[Path, pd.DataFrame, dict[str, int]]:
+                 command: str = "", reproduce: str | None = None, write_raw: bool = True,
+                 curves: pd.DataFrame | None = None) -> tuple[Path, pd.DataFrame, dict[str, int]]:
+    """``curves``: the runs' validation curves (``raw.curves_from_tracker``), the plateau evidence."""
     from . import plots
 
     baseline = baseline or get_suite(suite).style.baseline
+    if curves is not None and len(curves):
+        runs = raw.with_tail_gain(runs, curves)
     df, left_out = raw.finished(runs)
     if len(df) and baseline not in set(df.algorithm):
         raise ValueError(f"baseline {baseline!r} has no finished runs; algorithms present: {', '.join(sorted(set(df.algorithm)))}")
     out.mkdir(parents=True, exist_ok=True)
     if write_raw:
         raw.write(out, suite, runs, episodes)
+        if curves is not None and len(curves):
+            raw.write_curves(out, suite, curves)
     board = tables(df, suite, baseline, episodes) if len(df) else pd.DataFrame()
     md = out / f"{suite}.md"
     if board.empty:
@@ -229,6 +247,8 @@ def build_frames(runs: pd.DataFrame, episodes: pd.DataFrame, suite: str, out: Pa
     md.write_text(markdown(board, suite, baseline, left_out, command, reproduce))
     board.to_csv(out / f"{suite}.csv", index=False)
     plots.leaderboard(board, df, out / f"{suite}.png", suite, baseline, get_suite(suite).style.paired_by)
+    if curves is not None and len(curves):
+        plots.validation_curves(curves[curves.run_id.isin(df.run_id)], df, GROUP, _title, out / f"{suite}-curves.png")
     return md, board, left_out
 
 
@@ -243,5 +263,6 @@ def grid_summary(tracker, suite: str, config_keys: set[str]) -> tuple[pd.DataFra
 
 def export(tracker, suite: str, folder: str | Path) -> tuple[Path, Path]:
     runs, episodes = raw.from_tracker(tracker, suite)
+    raw.write_curves(folder, suite, raw.curves_from_tracker(tracker, runs))
     return raw.write(folder, suite, runs, episodes)
 

@@ -148,3 +148,23 @@ def leaderboard(board, runs, path: str | Path, suite: str, baseline: str, paired
                       "bars: mean over seeds; error bars: std over seeds; dots: seeds", fontsize=8, loc="left")
     fig.tight_layout(h_pad=2)
     return _save(fig, path)
+
+
+def validation_curves(curves, runs, group: list[str], title, path: str | Path) -> Path:
+    """One panel per table: each algorithm's validation curve, mean over seeds (thin: each seed)."""
+    merged = curves.merge(runs[["run_id", "algorithm", "seed", *group]], on="run_id")
+    groups = list(merged.groupby(group, sort=False, dropna=False))
+    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(6.5 * max(1, len(groups)), 4.2), squeeze=False)
+    for ax, (key, g) in zip(axes[0], groups):
+        for i, (algo, a) in enumerate(g.groupby("algorithm", sort=False)):
+            color = f"C{i % 10}"
+            for _, s in a.groupby("seed"):
+                ax.plot(s.step, s.val_acc, lw=0.6, alpha=0.35, color=color)
+            mean = a.groupby("step").val_acc.mean()
+            ax.plot(mean.index, mean.values, lw=1.8, label=algo, color=color)
+        ax.set_title(title(dict(zip(group, key if isinstance(key, tuple) else (key,))) | {"paper_dataset": ""}), fontsize=9)
+        ax.set_xlabel("training step (epoch / meta-iteration)")
+        ax.set_ylabel("validation accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, path)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..suites import get_suite
+from . import plateau
 
 GROUP = ["dataset", "source", "model", "setting", "bn_eval", "profile", "scale"]
 
@@ -48,6 +49,42 @@ def _run_row(suite, r) -> dict:
         "train_time_s": m.get("train_time_s", math.nan), "wall_time_s": m.get("wall_time_s", math.nan),
         "hparams": json.dumps({k[3:]: v for k, v in sorted(p.items()) if k.startswith("hp.")}),
     }
+
+
+CURVE_COLUMNS = ["run_id", "step", "val_acc"]
+
+
+def curves_from_tracker(tracker, runs: pd.DataFrame) -> pd.DataFrame:
+    """The validation curve (percent) of every FINISHED run: the plateau evidence."""
+    rows = []
+    for rid in runs[runs.status == "FINISHED"].run_id if len(runs) else []:
+        rows += [{"run_id": rid, "step": s, "val_acc": 100 * v} for s, v in tracker.metric_history(rid, "val_acc")]
+    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+
+
+def with_tail_gain(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
+    """``val_tail_gain``: each run's validation improvement over the last part of training (plateau.py)."""
+    if runs.empty:
+        return runs
+    by_run = {rid: c for rid, c in curves.groupby("run_id")}
+    gains = [plateau.tail_gain(list(by_run[r].step), list(by_run[r].val_acc)) if r in by_run else math.nan for r in runs.run_id]
+    return runs.assign(val_tail_gain=gains)
+
+
+def curves_path(folder: str | Path, suite: str) -> Path:
+    return Path(folder) / f"{suite}-curves.csv.gz"
+
+
+def write_curves(folder: str | Path, suite: str, curves: pd.DataFrame) -> Path:
+    path = curves_path(folder, suite)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    curves.to_csv(path, index=False, compression={"method": "gzip", "mtime": 0})
+    return path
+
+
+def read_curves(folder: str | Path, suite: str) -> pd.DataFrame:
+    path = curves_path(folder, suite)
+    return pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=CURVE_COLUMNS)
 
 
 def from_tracker(tracker, suite_name: str) -> tuple[pd.DataFrame, pd.DataFrame]:

@@ -292,7 +292,7 @@ def run_grid(
     results = []
     if tracker and (closed := close_orphans(tracker, specs, checkpoint_dir)):
         echo(f"closed {closed} run(s) left RUNNING by a process that died (marked KILLED; their configurations run again)")
-    done = tracker.finished_by_key() if (tracker and not force) else {}
+    done = tracker.finished_by_key({s.key() for s in specs}) if (tracker and not force) else {}
     skipped = 0
     for i, spec in enumerate(specs, 1):
         if spec.key() in done:

@@ -12,6 +12,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from .stores import check_uri, creation_lock
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 DEFAULT_ARTIFACTS = "mlartifacts"
+PAGE_SIZE = 1000  # runs per search request; every search pages to the end
+KEY_QUERIES = 200  # a grid of at most this many cells looks its finished runs up key by key
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
 
 
@@ -105,6 +108,10 @@ class Tracker:
         ms = [Metric(k, float(v), ts, step) for k, v in metrics.items() if v is not None]
         _retry(self.client.log_batch, run_id, metrics=ms)
 
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        """``(step, value)`` of every logged value of one metric."""
+        return [(m.step, m.value) for m in _retry(self.client.get_metric_history, run_id, key)]
+
     def set_tags(self, run_id: str, tags: dict[str, str]) -> None:
         from mlflow.entities import RunTag
 
@@ -139,15 +146,38 @@ class Tracker:
         _retry(self.client.update_run, run_id, status="RUNNING")
         return True
 
-    def finished_by_key(self) -> dict[str, Any]:
-        """FINISHED runs of this experiment by their ``config_key`` tag (newest first wins)."""
-        runs = _retry(
-            self.client.search_runs, [self.experiment_id], filter_string="attributes.status = 'FINISHED'",
-            max_results=50000, order_by=["attributes.start_time DESC"],
-        )
+    def _search(self, ids: list[str], filter_string: str = "", order_by: list[str] | None = None,
+                limit: int | None = None) -> Iterator[Any]:
+        """Every matching run, page by page (``PAGE_SIZE``) to the end: no store size silently truncates a search."""
+        token, seen = None, 0
+        while True:
+            size = PAGE_SIZE if limit is None else min(PAGE_SIZE, limit - seen)
+            page = _retry(self.client.search_runs, ids, filter_string=filter_string, max_results=size,
+                          order_by=order_by, page_token=token)
+            yield from page
+            seen += len(page)
+            token = page.token
+            if not token or not page or (limit is not None and seen >= limit):
+                return
+
+    def finished_by_key(self, keys: Collection[str] | None = None) -> dict[str, Any]:
+        """FINISHED runs of this experiment by their ``config_key`` tag (newest first wins).
+
+        With ``keys`` (a grid's configuration keys) only those are looked up: one indexed
+        query per key for a grid of up to ``KEY_QUERIES`` cells, else one paged pass that
+        keeps only the grid's runs, so the check does not load the whole store."""
+        finished = "attributes.status = 'FINISHED'"
+        newest = ["attributes.start_time DESC"]
         out: dict[str, Any] = {}
-        for r in runs:
-            out.setdefault(r.data.tags.get("config_key", ""), r)
+        if keys is not None and len(keys) <= KEY_QUERIES:
+            for k in keys:
+                for r in self._search([self.experiment_id], f"{finished} and tags.config_key = '{k}'", newest, limit=1):
+                    out[k] = r
+            return out
+        for r in self._search([self.experiment_id], finished, newest):
+            k = r.data.tags.get("config_key", "")
+            if keys is None or k in keys:
+                out.setdefault(k, r)
         return out
 
     def load_json_artifact(self, run_id: str, name: str) -> Any:
@@ -168,4 +198,4 @@ class Tracker:
     def runs(self, experiment: str | None = None, filter_string: str = "") -> list:
         exp = self.client.get_experiment_by_name(experiment) if experiment else None
         ids = [exp.experiment_id] if exp else [self.experiment_id]
-        return _retry(self.client.search_runs, ids, filter_string=filter_string, max_results=50000)
+        return list(self._search(ids, filter_string))

@@ -1,0 +1,52 @@
+"""The plateau criterion and its evidence beside every table (issue 16)."""
+import math
+
+import pandas as pd
+import pytest
+
+from benchmark.report import plateau, raw
+
+
+def test_tail_gain_is_the_tail_best_minus_the_best_before_it():
+    steps = list(range(1, 11))
+    flat = [50, 60, 65, 68, 70, 70.2, 70.1, 70.3, 70.4, 70.3]
+    assert plateau.tail_gain(steps, flat) == pytest.approx(70.4 - 70.3)  # tail: steps 9-10, before: 1-8
+    assert plateau.plateaued(plateau.tail_gain(steps, flat)) is True
+    rising = [10 * s for s in steps]
+    assert plateau.tail_gain(steps, rising) == pytest.approx(100 - 80)
+    assert plateau.plateaued(plateau.tail_gain(steps, rising)) is False
+    falling = [70, 72, 71, 70, 69, 68, 67, 66, 65, 64]  # overfitting: the tail is worse, it has plateaued
+    assert plateau.tail_gain(steps, falling) < 0 and plateau.plateaued(plateau.tail_gain(steps, falling))
+    assert math.isnan(plateau.tail_gain([1, 2], [1, 2]))  # too short to judge
+    assert plateau.plateaued(math.nan) is None
+    assert plateau.summary([0.1, 0.7, 0.2]) == "2/3" and plateau.summary([math.nan]) == "-"
+
+
+def test_runs_get_their_tail_gain_from_their_own_curve():
+    runs = pd.DataFrame({"run_id": ["a", "b", "c"], "status": ["FINISHED"] * 3})
+    curves = pd.DataFrame({"run_id": ["a"] * 5 + ["b"] * 5, "step": list(range(1, 6)) * 2,
+                           "val_acc": [1, 2, 3, 4, 5, 5, 5, 5, 5, 5]})
+    out = raw.with_tail_gain(runs, curves)
+    assert out.val_tail_gain[0] == pytest.approx(1.0) and out.val_tail_gain[1] == 0 and math.isnan(out.val_tail_gain[2])
+
+
+@pytest.mark.slow
+def test_tables_show_which_rows_plateaued_with_the_curves_beside_them(tmp_path, monkeypatch, capsys):
+    from benchmark.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    assert main(["run", "--algorithm", "standard", "mltp_fo", "--seeds", "0", "1", "--epochs", "5", "--train-per-class", "2",
+                 "--tracking-uri", uri, "--no-progress"]) == 0
+    lb = tmp_path / "lb"
+    assert main(["leaderboard", "--suite", "standard", "--tracking-uri", uri, "--out", str(lb)]) == 0
+    md = (lb / "standard.md").read_text()
+    assert "| plateau |" in md and "Plateau: seeds whose validation curve met the criterion" in md
+    curves = pd.read_csv(lb / "standard-curves.csv.gz")
+    assert set(curves.groupby("run_id").size()) == {5}  # five epochs, one validation point each
+    assert (lb / "standard-curves.png").is_file()
+    runs = pd.read_csv(lb / "standard-runs.csv.gz")
+    assert runs.val_tail_gain.notna().all()
+    again = tmp_path / "again"
+    assert main(["leaderboard", "--suite", "standard", "--from", str(lb), "--out", str(again)]) == 0
+    assert (again / "standard.md").read_text().split("\n", 3)[3] == md.split("\n", 3)[3]  # same tables from the raw files
