@@ -48,7 +48,7 @@ class ANIL(MAMLBase):
     """MAML with the inner loop on the head only; second order through the head."""
 
     Hparams = ANILHparams
-    first_order = False
+    first_order, second_order = False, True
 
     def _head(self) -> dict[str, torch.Tensor]:
         return {"weight": self.model.head.weight, "bias": self.model.head.bias}

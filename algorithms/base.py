@@ -34,6 +34,7 @@ class Algorithm:
     name: ClassVar[str] = "?"
     consumes: ClassVar[str] = "batches"
     trains: ClassVar[bool] = True
+    second_order: ClassVar[bool] = False  # differentiates through an inner gradient step (MAML, MLTP)
     Hparams: ClassVar[type]
 
     def __init__(self, model: nn.Module, hparams: Any, train_classes: int | None = None) -> None:

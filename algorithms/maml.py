@@ -100,7 +100,7 @@ class MAMLBase(EpisodicAlgorithm):
 class MAML(MAMLBase):
     """MAML: second-order meta-gradient through the inner SGD steps (Finn et al. 2017)."""
 
-    first_order = False
+    first_order, second_order = False, True
 
 
 class FOMAML(MAMLBase):

@@ -17,7 +17,7 @@ class MetaSGD(MAMLBase):
     """MAML with per-parameter learned inner learning rates."""
 
     Hparams = MAMLHparams
-    first_order = False
+    first_order, second_order = False, True
 
     def __init__(self, model, hparams: MAMLHparams, train_classes: int | None = None) -> None:
         super().__init__(model, hparams, train_classes)

@@ -143,19 +143,19 @@ class MLTP(Algorithm):
 class MLTPAll(MLTP):
     """Full MLTP: inner step on every layer, second derivatives through it."""
 
-    group, first_order = "all", False
+    group, first_order, second_order = "all", False, True
 
 
 class MLTPConv(MLTP):
     """MLTP_conv: inner step (and second-order term) on convolutional layers only."""
 
-    group, first_order = "conv", False
+    group, first_order, second_order = "conv", False, True
 
 
 class MLTPFc(MLTP):
     """MLTP_fc: inner step (and second-order term) on fully connected layers only."""
 
-    group, first_order = "fc", False
+    group, first_order, second_order = "fc", False, True
 
 
 class MLTPFirstOrder(MLTP):

@@ -117,6 +117,7 @@ class MTLMAML(MTL):
 
     Hparams = MTLMAMLHparams
     meta_class = MAML
+    second_order = True
 
 
 class MTLReptile(MTL):

@@ -65,7 +65,7 @@ def overrides_from(args):
         train_per_class=args.train_per_class, data_root=args.data_root, download=args.download,
         val_fraction=args.val_fraction, keep_val_split=args.keep_val_split or args.command == "tune", hparams=_set_values(args.set), ways=args.ways, shots=args.shots, queries=args.queries,
         meta_iterations=args.meta_iterations, meta_batch=args.meta_batch, test_episodes=args.test_episodes,
-        bn_eval=getattr(args, "bn_eval", None),
+        bn_eval=getattr(args, "bn_eval", None), precision=getattr(args, "precision", "fp32"),
     )
 
 

@@ -47,6 +47,8 @@ def _grid_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument("--bn-eval", choices=["transductive", "inductive"],
                    help="few-shot: batch norm at test time; transductive (default): statistics of the batch being "
                         "classified (MAML's convention); inductive: running statistics kept during meta-training")
+    r.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                   help="forward passes in fp32 (default) or under bf16 autocast (fp32 weights; first-order algorithms)")
     r.add_argument("--data-root", help="dataset folder (or archive for imagefolder); default ./data")
     r.add_argument("--download", action="store_true", help="download the dataset if it is missing (needs a network)")
     r.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
@@ -107,6 +109,8 @@ def _perf_flags(f: argparse.ArgumentParser) -> None:
     f.add_argument("--algorithm", nargs="+")
     f.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     f.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    f.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
+                   help="standard: bf16 measures each first-order algorithm's step in fp32 and under bf16 autocast, side by side")
 
 
 def _evaluate_flags(e: argparse.ArgumentParser) -> None:

@@ -91,6 +91,38 @@ def measure(names: list[str], model_name: str, batch: int, image_size: int, clas
     return rows
 
 
+def measure_precision(names: list[str], model_name: str, batch: int, image_size: int, classes: int, steps: int,
+                      rounds: int, device: torch.device) -> list[dict]:
+    """Step time of each (first-order) algorithm in fp32 and under bf16 autocast, interleaved in one run."""
+    from ..plan import precision
+
+    torch.manual_seed(0)
+    x = torch.randn(batch, 3, image_size, image_size, device=device)
+    y = torch.randint(0, classes, (batch,), device=device)
+    cases = [(n, p) for n in names for p in ("fp32", "bf16")]
+    algos = {}
+    for n, p in cases:
+        torch.manual_seed(0)
+        algos[n, p] = algorithms.create(n, create_model(model_name, classes, 3, image_size).to(device))
+        with precision.autocast(p, device):
+            for _ in range(2):
+                algos[n, p].train_step((x, y))
+    times: dict[tuple[str, str], list[float]] = {c: [] for c in cases}
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    for r in range(rounds):
+        for c in cases[r % len(cases):] + cases[: r % len(cases)]:
+            with precision.autocast(c[1], device):
+                sync()
+                t0 = time.perf_counter()
+                for _ in range(steps):
+                    algos[c].train_step((x, y))
+                sync()
+            times[c].append((time.perf_counter() - t0) / steps)
+    return [{"algorithm": n, "fp32_ms": 1000 * statistics.median(times[n, "fp32"]),
+             "bf16_ms": 1000 * statistics.median(times[n, "bf16"]),
+             "ratio": statistics.median(times[n, "bf16"]) / statistics.median(times[n, "fp32"])} for n in names]
+
+
 def format_table(rows: list[dict], markdown: bool) -> str:
     head = ["algorithm", "step time (ms)", "x standard", "target", "peak memory (MB)", "meets target"]
     body = []
@@ -124,6 +156,13 @@ def run_perf(args, device: torch.device) -> int:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         flush=True,
     )
+    if args.precision == "bf16":
+        first = [n for n in names if not algorithms.get_class(n).second_order]
+        rows = measure_precision(first, args.model, args.batch_size, args.image_size, args.classes, args.steps, args.rounds, device)
+        print("\n".join(f"{r['algorithm']}: step {r['fp32_ms']:.0f} ms fp32, {r['bf16_ms']:.0f} ms bf16 autocast: "
+                        f"{r['ratio']:.2f}x" for r in rows))
+        print(f"(second-order algorithms run in fp32 only: {', '.join(n for n in names if n not in first) or 'none here'})")
+        return 0
     rows = measure(names, args.model, args.batch_size, args.image_size, args.classes, args.steps, args.rounds, device)
     print(format_table(rows, args.markdown))
     return 0

@@ -13,6 +13,7 @@ import algorithms
 
 from ..suites import Suite, get_suite
 from ..suites.base import own_dataset
+from . import precision
 from .overrides import Overrides, PlanError, validate
 from .spec import RunSpec
 
@@ -74,11 +75,15 @@ def build_plan(suite_name: str, profile: str, o: Overrides) -> list[RunSpec]:
     for b in blocks:
         for cell in suite.cells(b, o):
             hp = resolve_hparams(cell.algorithm, {**cell.hparams, **o.hparams})
+            try:
+                precision.check(o.precision, cell.algorithm)
+            except ValueError as e:
+                raise PlanError(str(e)) from None
             scale, note = _scale(suite, profile, own_dataset(b, base), b.dataset, cell.notes, o)
             for seed in o.seeds if o.seeds is not None else b.seeds:
                 runs.append(RunSpec(
                     suite=suite.name, profile=profile, dataset=b.dataset, model=cell.model, algorithm=cell.algorithm,
                     seed=seed, hparams=hp, data_root=o.data_root, download=o.download, scale=scale, scale_note=note,
-                    setting=cell.setting, **cell.fields,
+                    setting=cell.setting, precision=o.precision, **cell.fields,
                 ))
     return runs

@@ -39,6 +39,7 @@ class Overrides:
     meta_batch: int | None = None
     test_episodes: int | None = None
     bn_eval: str | None = None  # batch norm at test: transductive | inductive
+    precision: str = "fp32"  # forward passes: fp32 | bf16
 
 
 POSITIVE = ("epochs", "batch_size", "train_per_class", "max_steps", "queries", "meta_iterations", "meta_batch", "test_episodes")

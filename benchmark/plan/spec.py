@@ -40,6 +40,7 @@ class RunSpec:
     val_every: int | None = None
     eval_seed: int = 0
     bn_eval: str = ""  # few-shot: batch norm at test, transductive | inductive ("" for the standard suite)
+    precision: str = "fp32"  # forward passes: fp32 | bf16 (plan.precision)
     # a label the suite derives from the fields above (``5-way 1-shot``); not part of the key
     setting: str = ""
     # few-shot: test episodes from a manifest (episodes export); its content hash is part of the key
@@ -61,6 +62,8 @@ class RunSpec:
             d.pop(derived, None)
         if not d.get("episodes_hash"):
             d.pop("episodes_hash", None)  # runs on the default episodes keep the keys they had
+        if d.get("precision") in ("", "fp32"):
+            d.pop("precision", None)  # fp32 runs keep the keys they had before the choice existed
         if d.get("bn_eval") in ("", "transductive"):
             d.pop("bn_eval", None)  # transductive runs keep the keys they had before the mode was a choice
         raw = json.dumps(d, sort_keys=True, default=str)

@@ -18,7 +18,7 @@ import algorithms
 from datasets import manifest
 
 from ..models import create_model, set_batchnorm
-from ..plan import RunSpec
+from ..plan import RunSpec, precision
 from ..suites import get_suite
 from . import weights
 from .data import DataCache
@@ -97,7 +97,8 @@ def evaluate_run(src_tracker, eval_tracker, run_id: str, which: str, c: Changes,
     suite.check(spec, data)
     algo = _build(meta, state, spec, data, device)
     t0 = time.perf_counter()
-    metrics = suite.score(spec, data, algo, device)
+    with precision.autocast(spec.precision, device):  # the source run's arithmetic
+        metrics = suite.score(spec, data, algo, device)
     key = hashlib.sha256(f"{run_id}|{which}|{spec.key()}".encode()).hexdigest()[:16]
     note = f"{which} weights of run {run_id[:8]} (trained on {src.dataset} {src.setting}".rstrip() + f"), evaluated on {spec.dataset}"
     scale = src.scale if (spec.dataset, spec.data_root) == (src.dataset, src.data_root) else "cross-domain"

@@ -19,7 +19,7 @@ import torch
 
 import datasets
 
-from ..plan import RunSpec
+from ..plan import RunSpec, precision
 from ..suites import get_suite
 from ..track import provenance
 from . import checkpoint, weights
@@ -130,7 +130,8 @@ def _train(spec: RunSpec, tracker, device, cache: DataCache, result: RunResult, 
 
     session = suite.session(spec, data, device)
     best: dict = {}
-    result.metrics = train(session, spec.run_name, on_record, progress, resume, on_checkpoint, best)
+    with precision.autocast(spec.precision, device):
+        result.metrics = train(session, spec.run_name, on_record, progress, resume, on_checkpoint, best)
     result.trained = (session.algorithm, best, data)
     result.status = "FINISHED"
 
