@@ -21,8 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..suites import get_suite
-from . import raw, references, stats
-from . import plateau
+from . import plateau, raw, references, stats
 from .raw import GROUP
 
 
