@@ -220,17 +220,27 @@ def _check_folders(**flags: str) -> None:
             raise ValueError(f"--{flag.replace('_', '-')} {path} is a file; name a folder")
 
 
+def _workers(asked: int, cells: int) -> int:
+    workers = min(asked, cells)
+    if workers < asked:
+        print(f"using {workers} worker(s): the grid has only {cells} cell(s)", flush=True)
+    return workers
+
+
 def cmd_run(args) -> int:
     import datasets
 
     try:
         _check_folders(out=args.out, checkpoint_dir=args.checkpoint_dir)
+        if args.workers < 1:
+            raise ValueError(f"--workers must be >= 1, got {args.workers}")
     except ValueError as e:
         return fail(str(e))
     prepared = _prepare_run(args)
     if isinstance(prepared, int):
         return prepared
     (specs, device, profile, shard, total, grid_key), cache = prepared
+    workers = _workers(args.workers, len(specs))
     from ..report.console import comparison_plots, tables
     from ..run.runner import Terminated, install_signal_handlers, process_tags, run_grid
     from ..track.provenance import hardware_summary
@@ -242,10 +252,15 @@ def cmd_run(args) -> int:
     install_signal_handlers()
     parent = tracker.grid_parent(grid_key, f"grid:{args.suite}:{profile}", {"suite_grid": args.suite, "profile": profile, **process_tags()})
     status = "KILLED"
+    options = dict(checkpoint_dir=args.checkpoint_dir, force=args.force, keep_weights=args.keep_weights,
+                   extra_tags={"mlflow.parentRunId": parent, "grid_key": grid_key})
     try:
-        results = run_grid(specs, tracker, device, progress=not args.no_progress, cache=cache, checkpoint_dir=args.checkpoint_dir,
-                           force=args.force, extra_tags={"mlflow.parentRunId": parent, "grid_key": grid_key},
-                           keep_weights=args.keep_weights)
+        if workers > 1:
+            from ..run.workers import run_parallel
+
+            results = run_parallel(specs, workers, tracker.uri, tracker.experiment, device, **options)
+        else:
+            results = run_grid(specs, tracker, device, progress=not args.no_progress, cache=cache, **options)
         status = "FINISHED"
     except Terminated:
         return fail("terminated; the run in progress is marked KILLED, finished runs are kept", 143)

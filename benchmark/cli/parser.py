@@ -59,6 +59,8 @@ def _grid_flags(r: argparse.ArgumentParser) -> None:
 
 
 def _run_flags(r: argparse.ArgumentParser) -> None:
+    r.add_argument("--workers", type=int, default=1,
+                   help="run the grid's cells in N local processes (torch threads split: N x threads <= cores); default 1")
     r.add_argument("--resume", action="store_true", help="the default, spelled out: skip finished runs, continue interrupted ones")
     r.add_argument("--force", action="store_true", help="rerun every run from scratch (ignore finished runs and checkpoints)")
     r.add_argument("--shard", metavar="I/N", help="run only the I-th of N deterministic slices of the grid (1-based)")

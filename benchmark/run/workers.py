@@ -1,0 +1,80 @@
+"""``run --workers N``: the grid's cells in N local processes.
+
+Each worker is a fresh (spawned) Python process with ``cores // N`` torch threads, its
+own data cache and its own connection to the same MLflow store; cells are handed out one
+at a time (a slow cell does not hold up a queue behind it), and each worker runs a cell
+exactly as the sequential ``run_grid`` does: finished cells are skipped, interrupted
+ones resume from their checkpoints, and every run records its thread count
+(``hardware.torch_threads``). A cell's numbers depend on its seed and its thread count
+only, not on which worker ran it or when.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from ..plan import RunSpec
+from .runner import RunResult
+
+_STATE: dict = {}
+
+
+def threads_per_worker(workers: int, cores: int | None = None) -> int:
+    """torch threads for each of ``workers`` processes: N x threads <= cores."""
+    if cores is None:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // workers)
+
+
+def _init(uri: str, experiment: str, device: str, threads: int, options: dict) -> None:
+    from ..track.tracking import Tracker
+    from .data import DataCache
+    from .runner import install_signal_handlers
+
+    torch.set_num_threads(threads)
+    install_signal_handlers()
+    _STATE.update(tracker=Tracker(uri, experiment), device=torch.device(device), cache=DataCache(), options=options)
+
+
+def _cell(spec: RunSpec) -> tuple[RunResult, str]:
+    """One cell in this worker; its result (without the trained objects) and its console line."""
+    from .runner import run_grid
+
+    lines: list[str] = []
+    s = _STATE
+    res = run_grid([spec], s["tracker"], s["device"], progress=False, echo=lines.append, cache=s["cache"], **s["options"])[0]
+    line = lines[-1].split("] ", 1)[-1] if lines else spec.run_name
+    return replace(res, trained=None), f"{line} (worker pid {os.getpid()}, {torch.get_num_threads()} threads)"
+
+
+def run_parallel(specs: list[RunSpec], workers: int, uri: str, experiment: str, device: torch.device,
+                 echo: Callable[[str], None] = print, **options) -> list[RunResult]:
+    """Every spec in ``workers`` processes; results in the specs' order. ``options`` are
+    ``run_grid``'s (checkpoint_dir, force, extra_tags, keep_weights)."""
+    threads = threads_per_worker(workers)
+    if options.get("checkpoint_dir"):
+        options["checkpoint_dir"] = str(Path(options["checkpoint_dir"]).resolve())
+    results: dict[int, RunResult] = {}
+    ctx = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
+                             initargs=(uri, experiment, str(device), threads, options)) as pool:
+        futures = {pool.submit(_cell, spec): i for i, spec in enumerate(specs)}
+        try:
+            for n, fut in enumerate(as_completed(futures), 1):
+                res, line = fut.result()
+                results[futures[fut]] = res
+                echo(f"[{n}/{len(specs)}] {line}")
+        except BaseException:  # Ctrl-C reaches the workers too; SIGTERM is passed on: their runs end KILLED
+            for f in futures:
+                f.cancel()
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                if proc.is_alive():
+                    proc.terminate()
+            raise
+    return [results[i] for i in range(len(specs))]
