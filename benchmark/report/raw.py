@@ -39,7 +39,8 @@ def _run_row(suite, r) -> dict:
         "model": t.get("model"), "algorithm": t.get("algorithm"), "seed": int(t.get("seed", 0)),
         "setting": t.get("setting", ""), "bn_eval": p.get("bn_eval") or "".join(suite.bn_modes[:1]), "profile": t.get("profile"), "scale": t.get("scale"),
         "scale_note": t.get("scale_note", ""), "commit": _short_commit(t.get("git_commit", "?")),
-        "hardware": t.get("hardware.gpu") or t.get("hardware.cpu", "?"),
+        "hardware": (t.get("hardware.gpu") or t.get("hardware.cpu", "?"))  # threads change results: shown, never mixed silently
+        + (f", {t['hardware.torch_threads']} threads" if t.get("hardware.torch_threads") else ""),
         "paper_dataset": "" if t.get("data.paper_dataset") in (None, "None") else t["data.paper_dataset"],
         "data_source": t.get("data.source", ""), "episodes_fingerprint": t.get("test_episodes_fingerprint", ""),
         "chance": 100 / classes if classes else math.nan,
