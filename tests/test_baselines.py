@@ -152,9 +152,9 @@ def test_baseline_pp_cosine_head_logits_equal_scale_times_cosine():
         for k in range(7):
             cos = feats[i] @ w[k] / (feats[i].norm() * w[k].norm())
             assert logits[i, k].item() == pytest.approx(4.0 * cos.item(), rel=1e-10)
-    assert float(s) == 4.0 and s.requires_grad  # the scale is learned
+    assert s.item() == 4.0 and s.requires_grad  # the scale is learned
     algo.train_step(TASKS)
-    assert s.grad is not None and float(s) != 4.0
+    assert s.grad is not None and s.item() != 4.0
     assert "cosine_scale" in algo.metrics()
     torch.testing.assert_close(cosine_logits(feats, w, 2.0), 2.0 * F.normalize(feats, dim=1) @ F.normalize(w, dim=1).T)
 
