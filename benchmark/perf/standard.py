@@ -54,6 +54,16 @@ class _RssPeak:
         return (self.peak - self.base) / 2**20
 
 
+def _timed_step(algo, batch, steps: int, sync) -> float:
+    """Seconds per training step over ``steps`` steps (synchronised on CUDA)."""
+    sync()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        algo.train_step(batch)
+    sync()
+    return (time.perf_counter() - t0) / steps
+
+
 def measure(names: list[str], model_name: str, batch: int, image_size: int, classes: int, steps: int, rounds: int, device: torch.device) -> list[dict]:
     torch.manual_seed(0)
     x = torch.randn(batch, 3, image_size, image_size, device=device)
@@ -75,12 +85,7 @@ def measure(names: list[str], model_name: str, batch: int, image_size: int, clas
                 torch.cuda.reset_peak_memory_stats(device)
                 base = torch.cuda.memory_allocated(device)
             with _RssPeak() as rss:
-                sync()
-                t0 = time.perf_counter()
-                for _ in range(steps):
-                    algos[n].train_step((x, y))
-                sync()
-                times[n].append((time.perf_counter() - t0) / steps)
+                times[n].append(_timed_step(algos[n], (x, y), steps, sync))
             peak = (torch.cuda.max_memory_allocated(device) - base) / 2**20 if device.type == "cuda" else rss.delta_mb
             mem[n] = max(mem[n], peak)
     base_t = statistics.median(times[names[0]])
@@ -112,12 +117,7 @@ def measure_precision(names: list[str], model_name: str, batch: int, image_size:
     for r in range(rounds):
         for c in cases[r % len(cases):] + cases[: r % len(cases)]:
             with precision.autocast(c[1], device):
-                sync()
-                t0 = time.perf_counter()
-                for _ in range(steps):
-                    algos[c].train_step((x, y))
-                sync()
-            times[c].append((time.perf_counter() - t0) / steps)
+                times[c].append(_timed_step(algos[c], (x, y), steps, sync))
     return [{"algorithm": n, "fp32_ms": 1000 * statistics.median(times[n, "fp32"]),
              "bf16_ms": 1000 * statistics.median(times[n, "bf16"]),
              "ratio": statistics.median(times[n, "bf16"]) / statistics.median(times[n, "fp32"])} for n in names]
