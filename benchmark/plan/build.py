@@ -46,6 +46,9 @@ def _scale(suite: Suite, profile: str, own: bool, dataset: str, cell_notes: list
         notes.append(suite.notes.own_data if own else suite.notes.other_data.format(dataset=dataset))
     else:
         scale = "paper"
+        if profile in suite.reduced_profiles:  # a named reduced profile is never passed off as a paper protocol
+            scale = "reduced"
+            notes.append(f"the {profile} profile ({suite.descriptions[profile]})")
         if not own:
             notes.append(suite.notes.foreign_dataset.format(dataset=dataset))
     notes += cell_notes

@@ -27,6 +27,8 @@ class RunSpec:
     val_fraction: float = 0.1
     train_per_class: int | None = None  # a labelled reduced-scale subset of the training split
     preprocess: dict[str, Any] = field(default_factory=dict)  # overrides of the dataset's defaults
+    val_per_class: int | None = None  # standard: validate on at most this many images per class (a cheap per-epoch curve)
+    test_every: int | None = None  # standard: test every k epochs and at the last (None: every epoch)
     scale: str = "paper"  # paper | reduced | quick
     scale_note: str = ""  # how a non-paper run differs from the paper's protocol
     # few-shot suite only
@@ -62,6 +64,9 @@ class RunSpec:
             d.pop(derived, None)
         if not d.get("episodes_hash"):
             d.pop("episodes_hash", None)  # runs on the default episodes keep the keys they had
+        for optional in ("val_per_class", "test_every"):
+            if d.get(optional) is None:
+                d.pop(optional, None)  # runs without them keep the keys they had
         if d.get("precision") in ("", "fp32"):
             d.pop("precision", None)  # fp32 runs keep the keys they had before the choice existed
         if d.get("bn_eval") in ("", "transductive"):

@@ -28,8 +28,9 @@ def run_curves(history: Sequence[Mapping[str, float]], title: str, path: str | P
     ax1.set_ylabel("cross-entropy")
     ax1.legend()
     for key, label in (("train_acc", "train"), ("val_acc", "validation"), ("test_acc", "test")):
-        if key in history[0]:
-            ax2.plot(ep, [100 * h[key] for h in history], label=label)
+        pts = [(h["epoch"], 100 * h[key]) for h in history if key in h]  # a profile may test every k epochs only
+        if pts:
+            ax2.plot(*zip(*pts), label=label, marker="." if len(pts) < len(history) else None)
     ax2.set_xlabel("epoch")
     ax2.set_ylabel("top-1 accuracy (%)")
     ax2.legend()

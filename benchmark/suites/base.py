@@ -72,6 +72,7 @@ class Suite(ABC):
     style: ClassVar[Style]
     notes: ClassVar[ScaleNotes]
     bn_modes: ClassVar[tuple[str, ...]] = ()  # --bn-eval choices; the first is the default
+    reduced_profiles: ClassVar[tuple[str, ...]] = ()  # named reduced-scale profiles: their runs are labelled "reduced"
 
     # -- plan ---------------------------------------------------------------------
     def blocks(self, profile: str) -> list[Any]:
