@@ -41,8 +41,14 @@ def test_two_workers_give_the_sequential_results_with_the_same_threads(tmp_path)
     out = subprocess.run([sys.executable, *args, "--tracking-uri", par, "--workers", "2", "--checkpoint-dir", "ck2"],
                          cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.count("worker pid") == 4
+    assert out.stdout.count(" threads)") == 4  # one line per cell: its pid, host and thread count
     assert _finished(par) == _finished(seq)  # the same runs, metrics and thread counts, exactly
     again = subprocess.run([sys.executable, *args, "--tracking-uri", par, "--workers", "8"], cwd=tmp_path,
                            capture_output=True, text=True)
     assert again.returncode == 0 and "using 4 worker(s)" in again.stdout and again.stdout.count("already finished") == 4
+
+
+def test_without_the_extra_says_how_to_install(tmp_path):
+    code = "import sys; sys.modules['ray'] = None; from benchmark.cli import main; sys.exit(main(['run', '--executor', 'ray']))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 2 and out.stderr.strip().count("\n") == 0 and 'pip install -e ".[ray]"' in out.stderr

@@ -158,6 +158,7 @@ def cmd_tune(args) -> int:
     from ..tune.tuning import check_storage
 
     try:
+        check_executor(args, ray_workers=True)
         check_storage(args.storage)
         specs, device, _, _, _, _ = plan(args)
     except (ValueError, datasets.DataError) as e:
@@ -179,6 +180,15 @@ def cmd_tune(args) -> int:
 
     install_signal_handlers()
     try:
+        if args.workers > 1 or args.executor == "ray":
+            from ..tune.parallel import tune_parallel
+
+            print(f"{args.workers} {'Ray task' if args.executor == 'ray' else 'local'} worker(s) share each study "
+                  f"(worker numbers {args.worker}..{args.worker + args.workers - 1})", flush=True)
+            tune_parallel(list(studies.values()), args.workers, tracker, device, args.worker, args.executor, args.ray_address,
+                          args.task_cpus, trials=args.trials, timeout=args.timeout, storage=args.storage,
+                          seed=args.sampler_seed, tuned_dir=args.tuned_dir, heartbeat=args.heartbeat)
+            return 0
         for s in studies.values():
             tune(s, tracker, device, args.trials, args.timeout, args.storage, args.sampler_seed, args.tuned_dir,
                  progress=not args.no_progress, worker=args.worker, heartbeat=args.heartbeat)
@@ -227,13 +237,45 @@ def _workers(asked: int, cells: int) -> int:
     return workers
 
 
+def check_executor(args, ray_workers: bool = False) -> None:
+    """--workers / --executor / --ray-address / --task-cpus, checked before anything runs (ValueError: one line).
+    ``ray_workers``: --workers also counts Ray tasks (tune's workers on one study)."""
+    if args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    if args.task_cpus < 1:
+        raise ValueError(f"--task-cpus must be >= 1, got {args.task_cpus}")
+    if args.executor == "ray":
+        if args.workers != 1 and not ray_workers:
+            raise ValueError("--workers is the local executor's; with --executor ray the cluster runs as many tasks as "
+                             "its CPUs allow (--task-cpus each)")
+        from ..run.ray_cells import check
+
+        check(args.ray_address)
+    elif args.ray_address or args.task_cpus != 1:
+        raise ValueError("--ray-address and --task-cpus need --executor ray")
+
+
+def _execute(args, specs, tracker, device, workers: int, cache, options: dict):
+    """The grid's cells here, in local worker processes, or as Ray tasks."""
+    if args.executor == "ray":
+        from ..run.ray_cells import run_ray
+
+        return run_ray(specs, tracker, device, args.ray_address, args.task_cpus, **options)
+    if workers > 1:
+        from ..run.workers import run_parallel
+
+        return run_parallel(specs, workers, tracker.uri, tracker.experiment, device, **options)
+    from ..run.runner import run_grid
+
+    return run_grid(specs, tracker, device, progress=not args.no_progress, cache=cache, **options)
+
+
 def cmd_run(args) -> int:
     import datasets
 
     try:
         _check_folders(out=args.out, checkpoint_dir=args.checkpoint_dir)
-        if args.workers < 1:
-            raise ValueError(f"--workers must be >= 1, got {args.workers}")
+        check_executor(args)
     except ValueError as e:
         return fail(str(e))
     prepared = _prepare_run(args)
@@ -242,7 +284,7 @@ def cmd_run(args) -> int:
     (specs, device, profile, shard, total, grid_key), cache = prepared
     workers = _workers(args.workers, len(specs))
     from ..report.console import comparison_plots, tables
-    from ..run.runner import Terminated, install_signal_handlers, process_tags, run_grid
+    from ..run.runner import Terminated, install_signal_handlers, process_tags
     from ..track.provenance import hardware_summary
     from ..track.tracking import Tracker
 
@@ -255,12 +297,7 @@ def cmd_run(args) -> int:
     options = dict(checkpoint_dir=args.checkpoint_dir, force=args.force, keep_weights=args.keep_weights,
                    extra_tags={"mlflow.parentRunId": parent, "grid_key": grid_key})
     try:
-        if workers > 1:
-            from ..run.workers import run_parallel
-
-            results = run_parallel(specs, workers, tracker.uri, tracker.experiment, device, **options)
-        else:
-            results = run_grid(specs, tracker, device, progress=not args.no_progress, cache=cache, **options)
+        results = _execute(args, specs, tracker, device, workers, cache, options)
         status = "FINISHED"
     except Terminated:
         return fail("terminated; the run in progress is marked KILLED, finished runs are kept", 143)

@@ -58,9 +58,17 @@ def _grid_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
-def _run_flags(r: argparse.ArgumentParser) -> None:
+def _executor_flags(r: argparse.ArgumentParser, what: str) -> None:
     r.add_argument("--workers", type=int, default=1,
-                   help="run the grid's cells in N local processes (torch threads split: N x threads <= cores); default 1")
+                   help=f"{what} in N local processes (torch threads split: N x threads <= cores); default 1")
+    r.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help=f'local (default: this machine, --workers) or ray: {what} as Ray tasks (pip install -e ".[ray]")')
+    r.add_argument("--ray-address", help="the Ray cluster (HOST:PORT, ray://HOST:PORT or auto); default: a local cluster")
+    r.add_argument("--task-cpus", type=int, default=1, help="--executor ray: CPUs (and torch threads) each Ray task reserves")
+
+
+def _run_flags(r: argparse.ArgumentParser) -> None:
+    _executor_flags(r, "run the grid's cells")
     r.add_argument("--resume", action="store_true", help="the default, spelled out: skip finished runs, continue interrupted ones")
     r.add_argument("--force", action="store_true", help="rerun every run from scratch (ignore finished runs and checkpoints)")
     r.add_argument("--shard", metavar="I/N", help="run only the I-th of N deterministic slices of the grid (1-based)")
@@ -77,6 +85,7 @@ def _tune_flags(t: argparse.ArgumentParser) -> None:
     t.add_argument("--storage", default="sqlite:///optuna.db", help="Optuna storage (RDB URL, or a .log journal file)")
     t.add_argument("--sampler-seed", type=int, default=0)
     t.add_argument("--worker", type=nonneg_int, default=0, help="this worker's number when several share one study")
+    _executor_flags(t, "run each study's trials")
     t.add_argument("--heartbeat", type=nonneg_int, default=30,
                    help="seconds between a trial's heartbeats (RDB storages); a trial silent for 3 heartbeats is failed as stale")
     t.add_argument("--all-algorithms", action="store_true", help="equal-budget mode: every algorithm of the suite/profile")

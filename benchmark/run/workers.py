@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import socket
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import replace
@@ -42,15 +43,20 @@ def _init(uri: str, experiment: str, device: str, threads: int, options: dict) -
     _STATE.update(tracker=Tracker(uri, experiment), device=torch.device(device), cache=DataCache(), options=options)
 
 
-def _cell(spec: RunSpec) -> tuple[RunResult, str]:
-    """One cell in this worker; its result (without the trained objects) and its console line."""
+def run_cell(spec: RunSpec, state: dict) -> tuple[RunResult, str]:
+    """One cell in this process (a local worker or a Ray task) with its tracker, data
+    cache and options; its result (without the trained objects) and its console line."""
     from .runner import run_grid
 
     lines: list[str] = []
-    s = _STATE
-    res = run_grid([spec], s["tracker"], s["device"], progress=False, echo=lines.append, cache=s["cache"], **s["options"])[0]
+    res = run_grid([spec], state["tracker"], state["device"], progress=False, echo=lines.append, cache=state["cache"],
+                   **state["options"])[0]
     line = lines[-1].split("] ", 1)[-1] if lines else spec.run_name
-    return replace(res, trained=None), f"{line} (worker pid {os.getpid()}, {torch.get_num_threads()} threads)"
+    return replace(res, trained=None), f"{line} (pid {os.getpid()} on {socket.gethostname()}, {torch.get_num_threads()} threads)"
+
+
+def _cell(spec: RunSpec) -> tuple[RunResult, str]:
+    return run_cell(spec, _STATE)
 
 
 def run_parallel(specs: list[RunSpec], workers: int, uri: str, experiment: str, device: torch.device,

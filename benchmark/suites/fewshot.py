@@ -153,6 +153,14 @@ PROFILES: dict[str, list[Block]] = {
               meta_iterations=300, meta_batch=4, hparams=_hparams(0.4, 1, 0), test_episodes=200,
               val_episodes=25, val_every=150, seeds=[0]),
     ],
+    # Real Omniglot at reduced scale, converged (issue 16): whole alphabets held out (5 for meta-training, Latin for
+    # validation, Balinese and Korean for test; `--data-root` the official zips or the small background sets), every
+    # algorithm at one budget, meta-iterations chosen from where validation stops improving (leaderboards/omniglot-alphabets).
+    "omniglot-alphabets": [
+        Block(dataset="omniglot-alphabets", model="conv4-64-strided", algorithms=ALL, settings=[(5, 1), (5, 5)], queries=15,
+              meta_iterations=2000, meta_batch=8, hparams=_hparams(0.4, 1, 3), test_episodes=600, val_episodes=100,
+              val_every=100, seeds=[0, 1, 2, 3, 4]),
+    ],
     "omniglot": [
         Block(dataset="omniglot", model="conv4-64-strided", algorithms=ALL, settings=[(5, 1), (5, 5), (20, 1), (20, 5)],
               queries=15, meta_iterations=60000, meta_batch=32, hparams=_hparams(0.4, 1, 3), paper=OMNIGLOT_PAPER),
@@ -171,6 +179,7 @@ PROFILES: dict[str, list[Block]] = {
 DESCRIPTIONS = {
     "quick": "embedded glyphs, Conv-4-32, 5-way 1-shot, 14 algorithms, 300 meta-iterations, 1 seed (minutes on CPU)",
     "omniglot": "Omniglot 1200/423 characters, Conv-4-64, 5/20-way x 1/5-shot, 3 seeds",
+    "omniglot-alphabets": "Omniglot by held-out alphabets (--data-root), Conv-4-64, 5-way 1/5-shot, 14 algorithms at one budget, 5 seeds",
     "mini-imagenet": "miniImageNet 64/16/20, Conv-4-32, 5-way 1/5-shot, 3 seeds",
     "mtl-paper": "miniImageNet 64/36, 5/20/35-way x 1/5/100-shot, the MTL paper's six methods",
 }
@@ -288,6 +297,7 @@ class FewShotSuite(Suite):
     session_class, history_plot = FewShotSession, staticmethod(plots.episodic_curves)
     style, notes = STYLE, NOTES
     bn_modes = BN_MODES
+    reduced_profiles = ("omniglot-alphabets",)
 
     def block_for(self, profile: str, dataset: str, data_root: str | None) -> Block:
         bs = self.blocks(profile)

@@ -33,6 +33,12 @@ def sqlite_path(uri: str) -> Path | None:
     return None if not db or db.startswith(":memory:") else Path(db)
 
 
+def absolute(uri: str) -> str:
+    """A SQLite URI with an absolute path (processes started elsewhere, such as Ray workers, open the same file)."""
+    db = sqlite_path(uri)
+    return f"sqlite:///{db.resolve()}" if db is not None else uri
+
+
 @contextlib.contextmanager
 def creation_lock(uri: str) -> Iterator[None]:
     """Hold an exclusive inter-process lock while a SQLite store is created or upgraded
