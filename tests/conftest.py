@@ -23,6 +23,17 @@ def _isolated(session_cache, monkeypatch):
     yield
 
 
+@pytest.fixture
+def stores(tmp_path):
+    """Empty MLflow stores and Optuna storages for a test: SQLite files, or PostgreSQL databases
+    and `mlflow server` processes under `tox -e postgres` (tests/stores.py)."""
+    from tests.stores import Stores
+
+    s = Stores(tmp_path)
+    yield s
+    s.close()
+
+
 def shared_data(name: str) -> Path:
     """A file under ../shared/data, or skip (users' machines have no ../shared)."""
     path = SHARED_DATA / name

@@ -43,16 +43,17 @@ def _wait_for_checkpoint(folder: Path, proc, timeout=240):
 
 
 @pytest.mark.slow
-def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, session_cache):
+@pytest.mark.store
+def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, session_cache, stores):
     args = ["--algorithm", "mltp", "--epochs", "8"]
     # uninterrupted reference
-    ref_uri = f"sqlite:///{tmp_path / 'ref.db'}"
+    ref_uri = stores.tracking("ref")
     r = subprocess.run(RUN + args + ["--tracking-uri", ref_uri], cwd=tmp_path, env=_env(session_cache), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     # interrupted with SIGKILL mid-run, then the same command again
     work = tmp_path / "work"
     work.mkdir()
-    uri = f"sqlite:///{work / 'mlflow.db'}"
+    uri = stores.tracking("work")
     p = subprocess.Popen(RUN + args + ["--tracking-uri", uri], cwd=work, env=_env(session_cache),
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert _wait_for_checkpoint(work / "checkpoints", p), "no checkpoint appeared"
@@ -144,8 +145,9 @@ def test_finished_runs_are_skipped_and_force_reruns(tmp_path, monkeypatch, capsy
 
 
 @pytest.mark.slow
-def test_two_concurrent_shards_on_one_sqlite_store_lose_no_run(tmp_path, session_cache):
-    uri = f"sqlite:///{tmp_path / 'shared.db'}"
+@pytest.mark.store
+def test_two_concurrent_shards_on_one_store_lose_no_run(tmp_path, session_cache, stores):
+    uri = stores.tracking("shared")
     base = [sys.executable, "-m", "benchmark", "run", "--no-progress", "--model", "cnet1", "--algorithm", "standard",
             "mltp_fo", "--seeds", "0", "1", "2", "--epochs", "1", "--max-steps", "2", "--tracking-uri", uri]
     # create the store first so both shards race on runs, not on schema creation

@@ -44,3 +44,45 @@ def test_every_search_pages_to_the_end_and_finished_cells_are_looked_up_by_key(t
     monkeypatch.setattr(tracking, "KEY_QUERIES", 1)  # a large grid: one paged pass, filtered to its keys
     by_pass = t.finished_by_key({"k1", "k2", "k9"})
     assert set(by_pass) == {"k1", "k2"} and by_pass["k1"].info.run_id == ids["k1"][-1]
+
+
+def test_leaderboard_reads_episodes_and_curves_from_the_grids_files_not_run_by_run(tmp_path, monkeypatch):
+    """A synthetic store of two closed grids (perf --store's generator): the raw results come
+    from one file per grid; without those files, run by run, and the two are identical."""
+    import random
+
+    from benchmark.perf import store
+    from benchmark.report import raw
+
+    monkeypatch.setattr(store, "GRID", 4)
+    monkeypatch.setattr(store, "EPISODES", 10)
+    t = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot")
+    keys = store._fill(t, 0, 8, random.Random(0))
+    per_run = []
+    real = t.load_json_artifact
+    monkeypatch.setattr(t, "load_json_artifact", lambda rid, name: per_run.append(rid) or real(rid, name))
+    runs, episodes = raw.from_tracker(t, "fewshot")
+    assert len(runs) == 8 and len(episodes) == 80 and per_run == []  # two grid files, no per-run download
+    assert len(runs.attrs["grids"]) == 2
+    grid_only = raw.from_tracker(t, "fewshot", keys=set(keys[:3]))  # one grid's summary: only its runs
+    assert len(grid_only[0]) == 3 and len(grid_only[1]) == 30 and len(per_run) == 3
+    per_run.clear()
+
+    def no_grid_files(*a, **k):
+        raise FileNotFoundError
+
+    monkeypatch.setattr(t, "download", no_grid_files)
+    runs2, episodes2 = raw.from_tracker(t, "fewshot")
+    assert len(per_run) == 8
+    assert episodes2.equals(episodes) and runs2.equals(runs)
+
+
+def test_perf_store_reports_each_size(capsys, monkeypatch):
+    from benchmark.cli import main
+    from benchmark.perf import store
+
+    monkeypatch.setattr(store, "GRID", 5)
+    monkeypatch.setattr(store, "EPISODES", 5)
+    assert main(["perf", "--store", "10", "20"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-3].startswith("runs") and out[-2].startswith("10 ") and out[-1].startswith("20 ")

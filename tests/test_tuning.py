@@ -52,13 +52,14 @@ def test_tune_then_run_tuned_and_resume(tmp_path, monkeypatch, capsys):
 
 
 @pytest.mark.slow
-def test_two_concurrent_workers_share_one_study(tmp_path, session_cache):
-    storage = f"sqlite:///{tmp_path / 'optuna.db'}"
+@pytest.mark.store
+def test_two_concurrent_workers_share_one_study(tmp_path, session_cache, stores):
+    storage, uri = stores.optuna("optuna"), stores.tracking("m")
     env = dict(os.environ, PYTHONPATH=str(ROOT), BENCHMARK_CACHE=str(session_cache), OMP_NUM_THREADS="1")
     optuna.create_study(study_name="standard.quick.glyph-fonts.cnet1.standard", storage=storage, direction="maximize")
     cmd = [sys.executable, "-m", "benchmark"] + TUNE + ["--algorithm", "standard", "--trials", "4", "--storage", storage,
-                                                      "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}"]
-    subprocess.run([sys.executable, "-c", f"from benchmark.track.tracking import Tracker; Tracker('sqlite:///{tmp_path / 'm.db'}', 'standard-tuning')"],
+                                                      "--tracking-uri", uri]
+    subprocess.run([sys.executable, "-c", f"from benchmark.track.tracking import Tracker; Tracker({uri!r}, 'standard-tuning')"],
                    cwd=tmp_path, env=env, check=True, timeout=120)
     procs = [subprocess.Popen(cmd + ["--worker", str(w)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for w in range(2)]
@@ -74,7 +75,8 @@ def test_two_concurrent_workers_share_one_study(tmp_path, session_cache):
 
 
 @pytest.mark.slow
-def test_killed_study_continues_when_the_same_command_is_rerun(tmp_path, session_cache):
+@pytest.mark.store
+def test_killed_study_continues_when_the_same_command_is_rerun(tmp_path, session_cache, stores):
     """SIGKILL a tune worker mid-trial (no handler can run), rerun the same command: the
     finished trials are kept, the killed trial is failed as stale, its MLflow run is
     closed as KILLED, and new trials fill the budget."""
@@ -82,7 +84,7 @@ def test_killed_study_continues_when_the_same_command_is_rerun(tmp_path, session
 
     from mlflow.tracking import MlflowClient
 
-    storage, uri = f"sqlite:///{tmp_path / 'optuna.db'}", f"sqlite:///{tmp_path / 'm.db'}"
+    storage, uri = stores.optuna("optuna"), stores.tracking("m")
     env = dict(os.environ, PYTHONPATH=str(ROOT), BENCHMARK_CACHE=str(session_cache), OMP_NUM_THREADS="1")
     name = "standard.quick.glyph-fonts.cnet1.standard"
     cmd = [sys.executable, "-m", "benchmark"] + TUNE + ["--algorithm", "standard", "--trials", "3", "--heartbeat", "1",

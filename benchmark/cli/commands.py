@@ -284,6 +284,7 @@ def cmd_run(args) -> int:
     (specs, device, profile, shard, total, grid_key), cache = prepared
     workers = _workers(args.workers, len(specs))
     from ..report.console import comparison_plots, tables
+    from ..report.leaderboard import close_grid
     from ..run.runner import Terminated, install_signal_handlers, process_tags
     from ..track.provenance import hardware_summary
     from ..track.tracking import Tracker
@@ -307,7 +308,7 @@ def cmd_run(args) -> int:
         status = "FAILED"
         return fail(str(e))
     finally:
-        _close_grid(tracker, parent, args.suite, {s.key() for s in specs}, status)
+        close_grid(tracker, parent, args.suite, {s.key() for s in specs}, status)
     print()
     print(tables(results))
     for line in comparison_plots(results, Path(args.out)):
@@ -324,26 +325,6 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) -> None:
-    """The grid's verdict table, difference plot and raw results as the parent run's
-    artifacts; the parent ends with the grid's status (never left RUNNING)."""
-    import tempfile
-
-    from ..report.leaderboard import build_frames, grid_summary
-
-    try:
-        runs, episodes = grid_summary(tracker, suite, keys)
-        if len(runs):
-            with tempfile.TemporaryDirectory() as d:
-                build_frames(runs, episodes, suite, Path(d), command="python -m benchmark run (this grid)")
-                for f in sorted(Path(d).iterdir()):
-                    tracker.log_artifact(parent, f)
-    except Exception as e:  # a summary must never hide the runs' own results
-        tracker.set_tags(parent, {"summary_error": f"{type(e).__name__}: {e}"[:5000]})
-    finally:
-        tracker.end(parent, status)
-
-
 def cmd_perf(args) -> int:
     from ..models import list_models
     from ..suites import get_suite
@@ -351,8 +332,24 @@ def cmd_perf(args) -> int:
 
     if args.model not in list_models():
         return fail(f"unknown model {args.model!r}; valid: {', '.join(list_models())}")
+    if args.workers is not None and args.workers < 2:
+        return fail(f"perf --workers compares N >= 2 workers with one process; got {args.workers}")
+    if args.store and min(args.store) < 8:
+        return fail(f"perf --store needs sizes >= 8 runs; got {min(args.store)}")
     try:
+        if args.workers:
+            from ..perf.grid import run_grid_perf
+
+            run_grid_perf(args.suite, args.workers)
+            return 0
+        if args.store:
+            from ..perf.store import format_rows, run_store_perf
+
+            print(format_rows(run_store_perf(args.store)))
+            return 0
         return get_suite(args.suite).perf(args, resolve_device(args.device))
+    except RuntimeError as e:
+        return fail(str(e))
     except ValueError as e:
         return fail(str(e))
 

@@ -120,6 +120,9 @@ def _perf_flags(f: argparse.ArgumentParser) -> None:
     f.add_argument("--algorithm", nargs="+")
     f.add_argument("--device", default="cpu", choices=["auto", "cpu", "cuda"])
     f.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    f.add_argument("--workers", type=int, help="throughput of the suite's quick grid (short budget) with N workers vs sequential")
+    f.add_argument("--store", type=int, nargs="+", metavar="N",
+                   help="resume-check and leaderboard times on a synthetic store of N runs (e.g. --store 1000 5000)")
     f.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="standard: bf16 measures each first-order algorithm's step in fp32 and under bf16 autocast, side by side")
 

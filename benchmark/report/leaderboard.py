@@ -16,6 +16,7 @@ paper's claimed difference would need.
 from __future__ import annotations
 
 import math
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -252,12 +253,26 @@ def build_frames(runs: pd.DataFrame, episodes: pd.DataFrame, suite: str, out: Pa
 
 
 def grid_summary(tracker, suite: str, config_keys: set[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The raw results of one grid's runs (its configuration keys) in the store."""
-    runs, episodes = raw.from_tracker(tracker, suite)
-    if runs.empty:
-        return runs, episodes
-    runs = runs[runs.config_key.isin(config_keys)]
-    return runs, episodes[episodes.run_id.isin(runs.run_id)]
+    """The raw results of one grid's runs (its configuration keys) in the store: only those runs
+    are read, whatever the store's size."""
+    return raw.from_tracker(tracker, suite, keys=config_keys)
+
+
+def close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) -> None:
+    """The grid's verdict table, difference plot and raw results as the parent run's
+    artifacts; the parent ends with the grid's status (never left RUNNING)."""
+    try:
+        runs, episodes = grid_summary(tracker, suite, keys)
+        if len(runs):
+            with tempfile.TemporaryDirectory() as d:  # the curves too: leaderboards read them from here, not run by run
+                build_frames(runs, episodes, suite, Path(d), command="python -m benchmark run (this grid)",
+                             curves=raw.curves_from_tracker(tracker, runs))
+                for f in sorted(Path(d).iterdir()):
+                    tracker.log_artifact(parent, f)
+    except Exception as e:  # a summary must never hide the runs' own results
+        tracker.set_tags(parent, {"summary_error": f"{type(e).__name__}: {e}"[:5000]})
+    finally:
+        tracker.end(parent, status)
 
 
 def export(tracker, suite: str, folder: str | Path) -> tuple[Path, Path]:

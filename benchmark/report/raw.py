@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
 from pathlib import Path
 
 import pandas as pd
@@ -56,11 +57,15 @@ CURVE_COLUMNS = ["run_id", "step", "val_acc"]
 
 
 def curves_from_tracker(tracker, runs: pd.DataFrame) -> pd.DataFrame:
-    """The validation curve (percent) of every FINISHED run: the plateau evidence."""
-    rows = []
-    for rid in runs[runs.status == "FINISHED"].run_id if len(runs) else []:
-        rows += [{"run_id": rid, "step": s, "val_acc": 100 * v} for s, v in tracker.metric_history(rid, "val_acc")]
-    return pd.DataFrame(rows, columns=CURVE_COLUMNS)
+    """The validation curve (percent) of every FINISHED run, the plateau evidence: from the
+    grids' raw-results files where they have it, else one metric-history request per run."""
+    need = set(runs[runs.status == "FINISHED"].run_id) if len(runs) else set()
+    suite = runs.suite.iloc[0] if len(runs) else ""
+    with tempfile.TemporaryDirectory() as d:
+        frames = _from_grids(tracker, runs.attrs.get("grids", []), f"{suite}-curves.csv.gz", need, Path(d))
+    rows = [{"run_id": rid, "step": s, "val_acc": 100 * v} for rid in sorted(need) for s, v in tracker.metric_history(rid, "val_acc")]
+    out = pd.concat([*frames, pd.DataFrame(rows, columns=CURVE_COLUMNS)], ignore_index=True)
+    return out.sort_values(["run_id", "step"]).reset_index(drop=True)[CURVE_COLUMNS]
 
 
 def with_tail_gain(runs: pd.DataFrame, curves: pd.DataFrame) -> pd.DataFrame:
@@ -88,25 +93,61 @@ def read_curves(folder: str | Path, suite: str) -> pd.DataFrame:
     return pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=CURVE_COLUMNS)
 
 
-def from_tracker(tracker, suite_name: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Every run of the suite in the store (any status) and the FINISHED runs' per-episode accuracies."""
+EPISODE_COLUMNS = ["run_id", "episode", "acc"]
+
+
+def _from_grids(tracker, grids: list[str], name: str, need: set[str], folder: Path) -> list[pd.DataFrame]:
+    """Rows of the ``need`` runs from their grids' raw-results file ``name`` (one download per
+    grid, not one per run; ``grids``: parent run ids, newest first); found ids leave ``need``."""
+    frames = []
+    for gid in grids:
+        if not need:
+            break
+        try:
+            e = pd.read_csv(tracker.download(gid, name, folder / gid))
+        except Exception:  # a grid that closed without a summary: its runs' own records instead
+            continue
+        e = e[e.run_id.isin(need)]
+        frames.append(e)
+        need -= set(e.run_id)
+    return frames
+
+
+def from_tracker(tracker, suite_name: str, keys: set[str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Every run of the suite in the store (any status; with ``keys`` only those configurations)
+    and the FINISHED runs' per-episode accuracies: from the grids' raw-results files where a
+    grid has them, else from the run's own ``test_episode_acc.json``."""
     suite = get_suite(suite_name)
-    rows, episodes = [], []
-    for r in tracker.runs():  # the tracker's own experiment (--experiment), not the one named like the suite
+    candidates = tracker.runs() if keys is None else [r for rs in tracker.runs_by_key(keys).values() for r in rs]
+    rows, parents, need = [], [], set()
+    for r in candidates:  # the tracker's own experiment (--experiment), not the one named like the suite
         t = r.data.tags
-        if t.get("suite", suite_name) != suite_name or t.get("tuning") == "1" or t.get("grid_parent") == "1":
+        if t.get("grid_parent") == "1":
+            parents.append(r)
+            continue
+        if t.get("suite", suite_name) != suite_name or t.get("tuning") == "1":
             continue
         rows.append(_run_row(suite, r))
-        if r.info.status == "FINISHED" and "test_episodes_fingerprint" in r.data.tags:
-            try:
-                accs = tracker.load_json_artifact(r.info.run_id, "test_episode_acc.json")
-            except Exception:
-                continue
-            episodes += [{"run_id": r.info.run_id, "episode": i, "acc": 100 * a} for i, a in enumerate(accs)]
+        if r.info.status == "FINISHED" and "test_episodes_fingerprint" in t:
+            need.add(r.info.run_id)
+    grids = [p.info.run_id for p in sorted(parents, key=lambda r: r.info.start_time, reverse=True)]
+    with tempfile.TemporaryDirectory() as d:
+        frames = _from_grids(tracker, grids, f"{suite_name}-episodes.csv.gz", need, Path(d))
+    for rid in sorted(need):
+        try:
+            accs = tracker.load_json_artifact(rid, "test_episode_acc.json")
+        except Exception:
+            continue
+        frames.append(pd.DataFrame({"run_id": rid, "episode": range(len(accs)), "acc": [100 * a for a in accs]}))
     runs = pd.DataFrame(rows)
     if len(runs):
         runs = runs.sort_values(GROUP + ["algorithm", "seed", "start_time"]).reset_index(drop=True)
-    return runs, pd.DataFrame(episodes, columns=["run_id", "episode", "acc"])
+    episodes = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=EPISODE_COLUMNS)
+    if len(episodes) and len(runs):  # the runs' order, then the episode's: the same file however it was gathered
+        order = {rid: i for i, rid in enumerate(runs.run_id)}
+        episodes = episodes.assign(_o=episodes.run_id.map(order)).sort_values(["_o", "episode"]).drop(columns="_o")
+    runs.attrs["grids"] = grids  # where curves_from_tracker finds the curves too
+    return runs, episodes[EPISODE_COLUMNS].reset_index(drop=True)
 
 
 def paths(folder: str | Path, suite: str) -> tuple[Path, Path]:

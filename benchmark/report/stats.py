@@ -129,7 +129,7 @@ def two_level(a: np.ndarray, b: np.ndarray, draws: int = 2000, seed: int = 0) ->
     d = np.asarray(a, float) - np.asarray(b, float)
     per_seed = d.mean(1)
     n = len(per_seed)
-    m = float(per_seed.mean())
+    m = float(per_seed.mean()) if n else math.nan  # no seed in common: nothing to compare
     sd = float(np.std(per_seed, ddof=1)) if n > 1 else math.nan
     if n < 2:
         return Comparison(n, m, math.nan, math.nan, math.nan, math.nan, sd, interval="two-level bootstrap")

@@ -160,25 +160,34 @@ class Tracker:
             if not token or not page or (limit is not None and seen >= limit):
                 return
 
-    def finished_by_key(self, keys: Collection[str] | None = None) -> dict[str, Any]:
-        """FINISHED runs of this experiment by their ``config_key`` tag (newest first wins).
+    def runs_by_key(self, keys: Collection[str] | None = None, status: str | None = None) -> dict[str, list]:
+        """Runs of this experiment by their ``config_key`` tag, newest first (``status``: only those).
 
         With ``keys`` (a grid's configuration keys) only those are looked up: one indexed
         query per key for a grid of up to ``KEY_QUERIES`` cells, else one paged pass that
         keeps only the grid's runs, so the check does not load the whole store."""
-        finished = "attributes.status = 'FINISHED'"
+        where = f"attributes.status = '{status}'" if status else ""
         newest = ["attributes.start_time DESC"]
-        out: dict[str, Any] = {}
+        out: dict[str, list] = {}
         if keys is not None and len(keys) <= KEY_QUERIES:
             for k in keys:
-                for r in self._search([self.experiment_id], f"{finished} and tags.config_key = '{k}'", newest, limit=1):
-                    out[k] = r
+                found = list(self._search([self.experiment_id], " and ".join(filter(None, [where, f"tags.config_key = '{k}'"])), newest))
+                if found:
+                    out[k] = found
             return out
-        for r in self._search([self.experiment_id], finished, newest):
+        for r in self._search([self.experiment_id], where, newest):
             k = r.data.tags.get("config_key", "")
             if keys is None or k in keys:
-                out.setdefault(k, r)
+                out.setdefault(k, []).append(r)
         return out
+
+    def finished_by_key(self, keys: Collection[str] | None = None) -> dict[str, Any]:
+        """The newest FINISHED run of each configuration key (of ``keys`` only, when given)."""
+        return {k: rs[0] for k, rs in self.runs_by_key(keys, "FINISHED").items()}
+
+    def download(self, run_id: str, name: str, folder: str | Path) -> Path:
+        """One artifact of a run into ``folder``."""
+        return Path(_retry(self.client.download_artifacts, run_id, name, str(folder)))
 
     def load_json_artifact(self, run_id: str, name: str) -> Any:
         with tempfile.TemporaryDirectory() as d:

@@ -1,0 +1,94 @@
+"""The stores the concurrency and resume tests run against.
+
+``BENCHMARK_TEST_STORE`` picks them (``tox -e postgres`` sets it):
+
+* ``sqlite`` (default): a SQLite file per store in the test's folder;
+* ``postgres``: a fresh database per store on the PostgreSQL server at ``PGHOST:PGPORT``
+  (created and dropped by pytest-postgresql's janitor), as MLflow's backend store and as
+  Optuna's storage;
+* ``mlflow-server``: a real ``mlflow server`` process per store (backend: a fresh PostgreSQL
+  database, artifacts served by the server) as the tracking URI; Optuna on PostgreSQL.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+
+KIND = os.environ.get("BENCHMARK_TEST_STORE", "sqlite")
+KINDS = ("sqlite", "postgres", "mlflow-server")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Stores:
+    """Named stores for one test; everything it started is stopped and dropped by ``close``."""
+
+    def __init__(self, folder: Path, kind: str = KIND) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"BENCHMARK_TEST_STORE={kind!r}; valid: {', '.join(KINDS)}")
+        self.folder, self.kind = folder, kind
+        self._janitors: list = []
+        self._servers: list[subprocess.Popen] = []
+
+    def _database(self, name: str) -> str:
+        from pytest_postgresql.janitor import DatabaseJanitor
+
+        host, port = os.environ.get("PGHOST", "127.0.0.1"), int(os.environ.get("PGPORT", "5432"))
+        db = f"{name}_{uuid.uuid4().hex[:8]}".lower()
+        janitor = DatabaseJanitor(user="postgres", host=host, port=port, dbname=db, version="15", password=None)
+        janitor.init()
+        self._janitors.append(janitor)
+        return f"postgresql+psycopg://postgres@{host}:{port}/{db}"
+
+    def _server(self, name: str) -> str:
+        port = _free_port()
+        artifacts = self.folder / f"{name}-artifacts"
+        proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+                                 "--backend-store-uri", self._database(name), "--artifacts-destination", str(artifacts),
+                                 "--workers", "2"],
+                                stdout=subprocess.DEVNULL, stderr=open(self.folder / f"{name}-server.log", "w"),
+                                start_new_session=True)
+        self._servers.append(proc)
+        uri = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(uri + "/health", timeout=1).close()
+                return uri
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"mlflow server exited: {(self.folder / f'{name}-server.log').read_text()[-2000:]}") from None
+                time.sleep(0.2)
+        raise RuntimeError("mlflow server did not answer in 120 s")
+
+    def tracking(self, name: str) -> str:
+        """An empty MLflow store."""
+        if self.kind == "sqlite":
+            return f"sqlite:///{self.folder / (name + '.db')}"
+        return self._database(name) if self.kind == "postgres" else self._server(name)
+
+    def optuna(self, name: str) -> str:
+        """An empty Optuna storage."""
+        return f"sqlite:///{self.folder / (name + '.db')}" if self.kind == "sqlite" else self._database(name)
+
+    def close(self) -> None:
+        for proc in self._servers:
+            proc.terminate()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        for janitor in self._janitors:
+            try:
+                janitor.drop()
+            except Exception:  # a connection still open: the server is thrown away with the tox env anyway
+                pass
