@@ -39,10 +39,37 @@ def absolute(uri: str) -> str:
     return f"sqlite:///{db.resolve()}" if db is not None else uri
 
 
+PG_LOCK_KEY = 0x6D6C62656E6368  # one advisory lock id for schema creation by this suite (MLflow and Optuna)
+
+
+@contextlib.contextmanager
+def _pg_lock(uri: str) -> Iterator[None]:
+    """A PostgreSQL advisory lock, held on its own connection: two processes starting on a new
+    database (the README's two shards) create MLflow's or Optuna's tables one after the other."""
+    import sqlalchemy
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(uri, poolclass=NullPool)
+    try:
+        with engine.connect() as con:
+            con.execute(sqlalchemy.text("select pg_advisory_lock(:k)"), {"k": PG_LOCK_KEY})
+            try:
+                yield
+            finally:
+                con.execute(sqlalchemy.text("select pg_advisory_unlock(:k)"), {"k": PG_LOCK_KEY})
+    finally:
+        engine.dispose()
+
+
 @contextlib.contextmanager
 def creation_lock(uri: str) -> Iterator[None]:
-    """Hold an exclusive inter-process lock while a SQLite store is created or upgraded
-    (a no-op for server stores, which serialise their own schema changes)."""
+    """Hold an exclusive inter-process lock while a store is created or upgraded: a lock file
+    beside a SQLite store, an advisory lock on PostgreSQL (a no-op for tracking servers, which
+    create their schema when they start)."""
+    if uri.startswith("postgresql"):
+        with _pg_lock(uri):
+            yield
+        return
     db = sqlite_path(uri)
     if db is None:
         yield
