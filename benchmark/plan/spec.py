@@ -35,6 +35,7 @@ class RunSpec:
     ways: int | None = None
     shots: int | None = None
     queries: int | None = None
+    train_queries: int | None = None  # few-shot: query images per class of the meta-training tasks (None: ``queries``)
     meta_batch: int | None = None
     meta_iterations: int | None = None
     test_episodes: int | None = None
@@ -64,7 +65,7 @@ class RunSpec:
             d.pop(derived, None)
         if not d.get("episodes_hash"):
             d.pop("episodes_hash", None)  # runs on the default episodes keep the keys they had
-        for optional in ("val_per_class", "test_every"):
+        for optional in ("val_per_class", "test_every", "train_queries"):
             if d.get(optional) is None:
                 d.pop(optional, None)  # runs without them keep the keys they had
         if d.get("precision") in ("", "fp32"):

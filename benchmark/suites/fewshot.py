@@ -61,6 +61,7 @@ class Block:
     val_episodes: int = 100
     val_every: int = 500
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    train_queries: int | None = None  # a reduced profile's cheaper meta-training tasks (test episodes keep ``queries``)
     paper: dict[Key, dict[str, Any]] = field(default_factory=dict)  # each paper's values for its algorithm and setting
 
     @property
@@ -159,7 +160,7 @@ PROFILES: dict[str, list[Block]] = {
     "omniglot-alphabets": [
         Block(dataset="omniglot-alphabets", model="conv4-64-strided", algorithms=ALL, settings=[(5, 1), (5, 5)], queries=15,
               meta_iterations=2000, meta_batch=8, hparams=_hparams(0.4, 1, 3), test_episodes=600, val_episodes=100,
-              val_every=100, seeds=[0, 1, 2, 3, 4]),
+              val_every=100, seeds=[0, 1, 2, 3, 4], train_queries=5),
     ],
     "omniglot": [
         Block(dataset="omniglot", model="conv4-64-strided", algorithms=ALL, settings=[(5, 1), (5, 5), (20, 1), (20, 5)],
@@ -229,7 +230,7 @@ class FewShotSession:
         torch.manual_seed(spec.seed)
         model = set_batchnorm(create_model(spec.model, spec.ways, data.in_channels, data.image_size), spec.bn_eval).to(device)
         self.algorithm = algorithms.build(spec.algorithm, model, spec.hparams, train_classes=data.splits["train"].num_classes)
-        shape = self.algorithm.train_task(spec.ways, spec.shots, spec.queries)  # e.g. ProtoNet's 60-way training
+        shape = self.algorithm.train_task(spec.ways, spec.shots, spec.train_queries or spec.queries)  # e.g. ProtoNet's 60-way training
         self.sampler = EpisodeSampler(data.splits["train"], *shape, data.preprocess, device)
         self.sets = episode_sets(spec, data, device)
         self.generator = torch.Generator().manual_seed(20_000 + spec.seed)
@@ -330,7 +331,7 @@ class FewShotSuite(Suite):
                                   meta_batch=o.meta_batch or paper.get("meta_batch", b.meta_batch),
                                   test_episodes=o.test_episodes or b.test_episodes, val_episodes=b.val_episodes,
                                   bn_eval=o.bn_eval or self.bn_modes[0],
-                                  val_every=min(b.val_every, n))
+                                  val_every=min(b.val_every, n), train_queries=b.train_queries)
                     yield Cell(model, algo, b.hparams_for(algo, ways, shots), fields, notes, setting=f"{ways}-way {shots}-shot")
 
     def check_model(self, name: str) -> None:
@@ -403,7 +404,7 @@ class FewShotSuite(Suite):
         hp = spec.hparams
         with torch.device("meta"):
             algo = algorithms.build(spec.algorithm, create_model(spec.model, spec.ways, 1, 28), hp, train_classes=64)
-        tw, ts, tq = algo.train_task(spec.ways, spec.shots, spec.queries)
+        tw, ts, tq = algo.train_task(spec.ways, spec.shots, spec.train_queries or spec.queries)
         out = {"model": spec.model, "batch norm at test": BN_TEXT[spec.bn_eval or BN_MODES[0]],
                "training tasks": f"{tw}-way, {ts} support + {tq} query per class",
                "test tasks": f"{spec.ways}-way {spec.shots}-shot, {spec.queries} queries per class, {spec.test_episodes} fixed episodes",
