@@ -70,7 +70,12 @@ def run_parallel(specs: list[RunSpec], workers: int, uri: str, experiment: str, 
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
                              initargs=(uri, experiment, str(device), threads, options)) as pool:
-        futures = {pool.submit(_cell, spec): i for i, spec in enumerate(specs)}
+        from ..suites import get_suite
+
+        # the costliest cells first (longest-processing-time order): a slow cell started last would leave the other
+        # workers idle at the end; results still come back in the specs' order
+        order = sorted(range(len(specs)), key=lambda i: -get_suite(specs[i].suite).cost(specs[i]))
+        futures = {pool.submit(_cell, specs[i]): i for i in order}
         try:
             for n, fut in enumerate(as_completed(futures), 1):
                 res, line = fut.result()

@@ -75,6 +75,10 @@ class Suite(ABC):
     reduced_profiles: ClassVar[tuple[str, ...]] = ()  # named reduced-scale profiles: their runs are labelled "reduced"
 
     # -- plan ---------------------------------------------------------------------
+    def cost(self, spec) -> float:
+        """A rough relative cost of a run (``--workers`` hands out the costliest cells first)."""
+        return 1.0
+
     def blocks(self, profile: str) -> list[Any]:
         try:
             return [replace(b) for b in self.profiles[profile]]

@@ -300,6 +300,15 @@ class FewShotSuite(Suite):
     bn_modes = BN_MODES
     reduced_profiles = ("omniglot-alphabets",)
 
+    def cost(self, spec) -> float:
+        """Gradient steps, roughly: meta-training tasks x (inner steps + 1, doubled when second order) plus the
+        test episodes' adaptation steps (Reptile's 86 Adam steps per episode dominate its runs)."""
+        cls, hp = algorithms.get_class(spec.algorithm), spec.hparams
+        inner = getattr(hp, "inner_steps", 0) or 0
+        test = getattr(hp, "test_inner_steps", 0) or inner or getattr(hp, "finetune_steps", 0) or 1
+        train = (spec.meta_iterations or 0) * (spec.meta_batch or 1) * (inner + 1) * (2 if cls.second_order else 1)
+        return float(train * cls.trains + (spec.test_episodes or 0) * test)
+
     def block_for(self, profile: str, dataset: str, data_root: str | None) -> Block:
         bs = self.blocks(profile)
         for b in bs:

@@ -250,6 +250,11 @@ class StandardSuite(Suite):
     style, notes = STYLE, NOTES
     reduced_profiles = ("cifar10-reduced",)
 
+    def cost(self, spec) -> float:
+        """Epochs x training images per class, about 2.4x for second-order MLTP (perf)."""
+        second = algorithms.get_class(spec.algorithm).second_order
+        return float(spec.epochs * (spec.train_per_class or 1000) * (2.4 if second else 1.0))
+
     def block_for(self, profile: str, dataset: str, data_root: str | None) -> Block:
         """CIFAR-10 JPEGs as an image folder follow CIFAR-10's protocol."""
         from datasets.imagefolder import guess_paper_dataset
