@@ -176,6 +176,7 @@ def cmd_tune(args) -> int:
     tracker = Tracker(args.tracking_uri, args.experiment or f"{args.suite}-tuning")
     print(f"tuning {len(studies)} studies x {args.trials} trials (equal budget) on {args.storage}; trials tracked in "
           f"{tracker.uri} (experiment {tracker.experiment!r})", flush=True)
+    from ..run.errors import ExecutorError
     from ..run.runner import Terminated, install_signal_handlers
 
     install_signal_handlers()
@@ -192,6 +193,8 @@ def cmd_tune(args) -> int:
         for s in studies.values():
             tune(s, tracker, device, args.trials, args.timeout, args.storage, args.sampler_seed, args.tuned_dir,
                  progress=not args.no_progress, worker=args.worker, heartbeat=args.heartbeat)
+    except ExecutorError as e:
+        return fail(str(e))
     except Terminated:
         return fail("terminated; the trial in progress is failed and its run marked KILLED, finished trials are kept", 143)
     except KeyboardInterrupt:
@@ -285,6 +288,7 @@ def cmd_run(args) -> int:
     workers = _workers(args.workers, len(specs))
     from ..report.console import comparison_plots, tables
     from ..report.leaderboard import close_grid
+    from ..run.errors import ExecutorError
     from ..run.runner import Terminated, install_signal_handlers, process_tags
     from ..track.provenance import hardware_summary
     from ..track.tracking import Tracker
@@ -304,7 +308,7 @@ def cmd_run(args) -> int:
         return fail("terminated; the run in progress is marked KILLED, finished runs are kept", 143)
     except KeyboardInterrupt:
         return fail("interrupted; the run in progress is marked KILLED, finished runs are kept", 130)
-    except datasets.DataError as e:
+    except (datasets.DataError, ExecutorError) as e:  # ExecutorError: Ray could not connect
         status = "FAILED"
         return fail(str(e))
     finally:

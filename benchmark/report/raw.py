@@ -123,7 +123,8 @@ def from_tracker(tracker, suite_name: str, keys: set[str] | None = None) -> tupl
     for r in candidates:  # the tracker's own experiment (--experiment), not the one named like the suite
         t = r.data.tags
         if t.get("grid_parent") == "1":
-            parents.append(r)
+            if t.get("suite_grid", suite_name) == suite_name:  # another suite's grids hold none of these runs
+                parents.append(r)
             continue
         if t.get("suite", suite_name) != suite_name or t.get("tuning") == "1":
             continue

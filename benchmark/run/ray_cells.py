@@ -20,16 +20,13 @@ import torch
 
 from ..plan import RunSpec
 from ..track.stores import absolute
+from .errors import ExecutorError
 from .runner import RunResult
 from .workers import run_cell
 
 INSTALL = 'pip install -e ".[ray]"'
 LOCAL = (None, "", "local")
 _STATE: dict = {}
-
-
-class ExecutorError(ValueError):
-    """A Ray executor that cannot work, in one line (exit 2)."""
 
 
 def _host_port(address: str) -> tuple[str, int]:
@@ -76,6 +73,20 @@ def connect(address: str | None) -> bool:
     return True
 
 
+def stop(refs: list, grace_s: float = 30.0) -> None:
+    """Cancel Ray tasks: a KeyboardInterrupt in each (its run closes itself KILLED), then, after
+    ``grace_s``, a forced stop of the ones still running."""
+    import ray
+
+    for ref in refs:
+        ray.cancel(ref)
+    _, left = ray.wait(refs, num_returns=len(refs), timeout=grace_s) if refs else ([], [])
+    for ref in left:
+        ray.cancel(ref, force=True)
+    if left:
+        ray.wait(left, num_returns=len(left), timeout=grace_s)
+
+
 def _task(spec: RunSpec, uri: str, experiment: str, device: str, threads: int, options: dict) -> tuple[RunResult, str]:
     """One cell in a Ray worker process; the tracker and data cache are kept for its next cell."""
     key = (uri, experiment, device, threads)
@@ -89,10 +100,12 @@ def _task(spec: RunSpec, uri: str, experiment: str, device: str, threads: int, o
     return run_cell(spec, _STATE)
 
 
-def _close_running(tracker, spec: RunSpec, status: str, why: str) -> str | None:
-    """The run a lost task left RUNNING (found by its configuration key): ended ``status``."""
+def _close_running(tracker, spec: RunSpec, status: str, why: str, parent: str | None) -> str | None:
+    """The run a lost task left RUNNING (its configuration key, under this grid's parent run; a
+    live run of the same cell started by another command is left alone): ended ``status``."""
     rid = None
-    for r in tracker.runs(filter_string=f"tags.config_key = '{spec.key()}' and attributes.status = 'RUNNING'"):
+    grid = f" and tags.`mlflow.parentRunId` = '{parent}'" if parent else ""
+    for r in tracker.runs(filter_string=f"tags.config_key = '{spec.key()}' and attributes.status = 'RUNNING'{grid}"):
         rid = r.info.run_id
         tracker.set_tags(rid, {"error" if status == "FAILED" else "stopped": why[:5000]})
         tracker.end(rid, status)
@@ -113,6 +126,7 @@ def run_ray(specs: list[RunSpec], tracker, device: torch.device, address: str | 
     refs = {remote.remote(s, absolute(tracker.uri), tracker.experiment, str(device), task_cpus, options): i for i, s in enumerate(specs)}
     results: dict[int, RunResult] = {}
     pending = list(refs)
+    parent = (options.get("extra_tags") or {}).get("mlflow.parentRunId")
     try:
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
@@ -121,15 +135,15 @@ def run_ray(specs: list[RunSpec], tracker, device: torch.device, address: str | 
                 res, line = ray.get(ready[0])
             except ray.exceptions.RayError as e:  # the task's process or node died: its run FAILED, the grid goes on
                 why = f"its Ray task died: {str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__}"
-                res = RunResult(spec=specs[i], status="FAILED", error=why, run_id=_close_running(tracker, specs[i], "FAILED", why))
+                rid = _close_running(tracker, specs[i], "FAILED", why, parent)
+                res = RunResult(spec=specs[i], status="FAILED", error=why, run_id=rid)
                 line = f"{specs[i].run_name}: FAILED: {why}"
             results[i] = res
             echo(f"[{len(results)}/{len(specs)}] {line}")
     except BaseException:  # Ctrl-C, SIGTERM: the tasks are cancelled and their runs end KILLED
+        stop(pending)
         for ref in pending:
-            ray.cancel(ref, force=True)
-        for ref in pending:
-            _close_running(tracker, specs[refs[ref]], "KILLED", "interrupted: its Ray task was cancelled")
+            _close_running(tracker, specs[refs[ref]], "KILLED", "interrupted: its Ray task was cancelled", parent)
         raise
     finally:
         if started:

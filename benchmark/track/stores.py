@@ -49,9 +49,16 @@ def _pg_lock(uri: str) -> Iterator[None]:
     import sqlalchemy
     from sqlalchemy.pool import NullPool
 
-    engine = sqlalchemy.create_engine(uri, poolclass=NullPool)
     try:
-        with engine.connect() as con:
+        engine = sqlalchemy.create_engine(uri, poolclass=NullPool, isolation_level="AUTOCOMMIT")
+        con = engine.connect()
+    except ModuleNotFoundError as e:
+        raise StoreError(f"{uri}: the PostgreSQL driver {e.name} is not installed; pip install -e \".[postgres]\"") from None
+    except sqlalchemy.exc.SQLAlchemyError as e:
+        reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0]
+        raise StoreError(f"{uri}: cannot connect to PostgreSQL ({reason}); start the server or check the URI") from None
+    try:
+        with con:
             con.execute(sqlalchemy.text("select pg_advisory_lock(:k)"), {"k": PG_LOCK_KEY})
             try:
                 yield

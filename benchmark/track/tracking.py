@@ -186,7 +186,8 @@ class Tracker:
         return {k: rs[0] for k, rs in self.runs_by_key(keys, "FINISHED").items()}
 
     def download(self, run_id: str, name: str, folder: str | Path) -> Path:
-        """One artifact of a run into ``folder``."""
+        """One artifact of a run into ``folder`` (created: older MLflow versions require it to exist)."""
+        Path(folder).mkdir(parents=True, exist_ok=True)
         return Path(_retry(self.client.download_artifacts, run_id, name, str(folder)))
 
     def load_json_artifact(self, run_id: str, name: str) -> Any:

@@ -43,20 +43,28 @@ def tune_parallel(studies: list[RunSpec], workers: int, tracker, device: torch.d
                   echo: Callable[[str], None] = print, **kw) -> None:
     """``kw``: ``tune``'s budget and storage arguments (trials, timeout, storage, seed, tuned_dir, heartbeat)."""
     uri = absolute(tracker.uri)
-    kw = {**kw, "storage": absolute(kw["storage"]), "tuned_dir": str(Path(kw["tuned_dir"]).resolve()), "progress": False}
+    storage = kw["storage"]
+    if storage.endswith(".log") or storage.startswith("journal:"):
+        storage = "journal:" + str(Path(storage.removeprefix("journal:")).resolve())
+    kw = {**kw, "storage": absolute(storage), "tuned_dir": str(Path(kw["tuned_dir"]).resolve()), "progress": False}
     if executor == "ray":
         import ray
 
-        from ..run.ray_cells import connect
+        from ..run.ray_cells import connect, stop
 
         started = connect(address)
+        pending: list = []
         try:
             remote = ray.remote(num_cpus=task_cpus, max_retries=0)(tune_worker)
-            refs = [remote.remote(studies, uri, tracker.experiment, str(device), task_cpus, first_worker + w, kw)
-                    for w in range(workers)]
-            for lines in ray.get(refs):
-                for line in lines:
+            pending = [remote.remote(studies, uri, tracker.experiment, str(device), task_cpus, first_worker + w, kw)
+                       for w in range(workers)]
+            while pending:
+                ready, pending = ray.wait(pending, num_returns=1)
+                for line in ray.get(ready[0]):
                     echo(line)
+        except BaseException:  # a worker failed, Ctrl-C, SIGTERM: the others fail their trial and close its run first
+            stop(pending)
+            raise
         finally:
             if started:
                 ray.shutdown()
