@@ -11,7 +11,9 @@
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -81,12 +83,13 @@ class Stores:
         return f"sqlite:///{self.folder / (name + '.db')}" if self.kind == "sqlite" else self._database(name)
 
     def close(self) -> None:
-        for proc in self._servers:
-            proc.terminate()
-            try:
+        for proc in self._servers:  # the server and its workers (job consumers): its whole process group
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # whatever of the group is left
         for janitor in self._janitors:
             try:
                 janitor.drop()
