@@ -23,7 +23,7 @@ def test_named_reduced_profiles_are_labelled_reduced_with_the_profile_named():
         specs = build_plan(suite, profile, Overrides(seeds=[0]))
         assert {s.scale for s in specs} == {"reduced"} and all(f"the {profile} profile" in s.scale_note for s in specs)
     cifar = build_plan("standard", "cifar10-reduced", Overrides(seeds=[0]))
-    assert {(s.model, s.train_per_class, s.val_per_class, s.test_every) for s in cifar} == {("cnet1", 200, 100, 5)}
+    assert {(s.model, s.train_per_class, s.val_per_class, s.test_every, s.epochs) for s in cifar} == {("cnet1", 200, 100, 10, 30)}
     omni = build_plan("fewshot", "omniglot-alphabets", Overrides(seeds=[0]))
     assert {(s.queries, s.train_queries, s.test_episodes) for s in omni} == {(15, 5, 600)}
     assert len({s.algorithm for s in omni}) == 14 and {s.setting for s in omni} == {"5-way 1-shot", "5-way 5-shot"}
