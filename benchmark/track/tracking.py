@@ -87,7 +87,12 @@ class Tracker:
         self.experiment = experiment
         if exp is None or exp.tags.get(KIND_TAG) != KIND:
             # MLflow 3's UI opens such an experiment on its runs table, not on the empty GenAI overview
-            _retry(self.client.set_experiment_tag, self.experiment_id, KIND_TAG, KIND)
+            try:
+                _retry(self.client.set_experiment_tag, self.experiment_id, KIND_TAG, KIND)
+            except Exception:  # two processes on a new server store tag it at once (a duplicate key on PostgreSQL)
+                tags = _retry(self.client.get_experiment, self.experiment_id).tags
+                if tags.get(KIND_TAG) != KIND:
+                    raise
 
     # -- runs --------------------------------------------------------------------
     def start(self, name: str, params: dict[str, str], tags: dict[str, str]) -> str:
