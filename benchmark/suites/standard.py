@@ -97,8 +97,8 @@ PROFILES: dict[str, list[Block]] = {
     # per step here), 200 training images per class, validation on 100 held-out images per class every epoch (the
     # plateau curve), the whole test split every 10 epochs. The schedule comes from a 40-epoch measurement (standard
     # and mltp, /10 at 13 and 27: leaderboards/cifar10-reduced/schedule): standard's validation stopped improving
-    # about 9 epochs after the first decay and moved < 0.5 pp after the second; 30 epochs with the decays at 10 and
-    # 20 keep that shape at the budget (about 8 CPU-hours for 5 seeds x 5 algorithms at 1 thread).
+    # about 9 epochs after the first decay and gained about 0.5 pp more after the second; 30 epochs with the decays at 10 and
+    # 20 keep that shape at the budget (about 8.5 core-hours for 5 seeds x 5 algorithms at 1 thread).
     "cifar10-reduced": [
         Block(
             dataset="cifar10",
