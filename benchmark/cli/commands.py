@@ -219,12 +219,30 @@ def _prepare_run(args):
             if missing:
                 return fail(f"no tuned parameters for study {missing[0]} in {args.tuned_dir}/ "
                             f"({len(missing)} missing); run `python -m benchmark tune` with the same selection first")
+        if getattr(args, "done_in", None):
+            specs = _not_done(specs, args.done_in, args.suite)
+            if not specs:
+                print(f"every cell already finished in {args.done_in}; nothing to run")
+                return 0
     except (ValueError, algorithms.BadHyperparameterError, datasets.DataError) as e:
         return fail(str(e))
     cache = DataCache()
     if (code := check_data(specs, cache)) is not None:
         return code
     return (specs, *planned[1:]), cache
+
+
+def _not_done(specs: list, folder: str, suite: str) -> list:
+    """--done-in: the cells without a FINISHED run in a table's committed raw results."""
+    from ..report import raw
+
+    if not Path(folder).is_dir():
+        raise ValueError(f"--done-in {folder}: no such folder (a table's raw results, written by `leaderboard --export`)")
+    done = raw.finished_keys(folder, suite)
+    left = [s for s in specs if s.key() not in done]
+    if len(left) < len(specs):
+        print(f"{len(specs) - len(left)} of {len(specs)} cells already finished in {folder} (--done-in), skipped", flush=True)
+    return left
 
 
 def _check_folders(**flags: str) -> None:
@@ -385,6 +403,8 @@ def cmd_leaderboard(args, argv) -> int:
     command = "python -m benchmark " + shlex.join(argv if argv is not None else sys.argv[1:])
     if args.from_dir and args.export:
         return fail("--from reads raw results and --export writes them; use one")
+    if args.merge and not args.export:
+        return fail("--merge adds a store's runs to an --export folder; name it with --export DIR")
     if args.from_dir:
         source, where = Path(args.from_dir), args.from_dir
         if not source.is_dir():
@@ -399,8 +419,9 @@ def cmd_leaderboard(args, argv) -> int:
         source = Tracker(args.tracking_uri, args.experiment or args.suite)
         where = source.uri
         if args.export:
-            runs, episodes = export(source, args.suite, args.export)
-            print(f"raw results of {where} -> {runs}, {episodes}")
+            runs, episodes, kept = export(source, args.suite, args.export, merge=args.merge)
+            print(f"raw results of {where} -> {runs}, {episodes}"
+                  + (f" (kept {kept} run(s) of other stores already there)" if args.merge else ""))
             return 0
     try:
         md, board, left_out = build(source, args.suite, args.out, args.baseline, command, args.reproduce)

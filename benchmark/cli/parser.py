@@ -49,6 +49,8 @@ def _grid_flags(r: argparse.ArgumentParser) -> None:
                         "classified (MAML's convention); inductive: running statistics kept during meta-training")
     r.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                    help="forward passes in fp32 (default) or under bf16 autocast (fp32 weights; first-order algorithms)")
+    r.add_argument("--done-in", metavar="DIR", help="skip the cells that have a FINISHED run in DIR's raw results "
+                   "(`leaderboard --export`): a table built in pieces across stores")
     r.add_argument("--data-root", help="dataset folder (or archive for imagefolder); default ./data")
     r.add_argument("--download", action="store_true", help="download the dataset if it is missing (needs a network)")
     r.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
@@ -103,6 +105,8 @@ def _leaderboard_flags(lb: argparse.ArgumentParser) -> None:
     lb.add_argument("--from", dest="from_dir", metavar="DIR",
                     help="build from the raw results in DIR (<suite>-runs.csv.gz, <suite>-episodes.csv.gz) instead of MLflow")
     lb.add_argument("--export", metavar="DIR", help="only write the store's raw results to DIR (no tables)")
+    lb.add_argument("--merge", action="store_true",
+                    help="with --export: keep the runs already in DIR that this store does not hold (a table built in pieces)")
 
 
 def _perf_flags(f: argparse.ArgumentParser) -> None:

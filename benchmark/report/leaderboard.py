@@ -275,8 +275,14 @@ def close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) ->
         tracker.end(parent, status)
 
 
-def export(tracker, suite: str, folder: str | Path) -> tuple[Path, Path]:
+def export(tracker, suite: str, folder: str | Path, merge: bool = False) -> tuple[Path, Path, int]:
+    """The store's raw results into ``folder``; ``merge``: keeping the runs already there that
+    the store does not hold (the count is returned)."""
     runs, episodes = raw.from_tracker(tracker, suite)
-    raw.write_curves(folder, suite, raw.curves_from_tracker(tracker, runs))
-    return raw.write(folder, suite, runs, episodes)
+    curves = raw.curves_from_tracker(tracker, runs)
+    kept = 0
+    if merge:
+        runs, episodes, curves, kept = raw.merged(folder, suite, runs, episodes, curves)
+    raw.write_curves(folder, suite, curves)
+    return (*raw.write(folder, suite, runs, episodes), kept)
 

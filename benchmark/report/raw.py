@@ -181,6 +181,31 @@ def read(folder: str | Path, suite: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return runs, episodes
 
 
+def merged(folder: str | Path, suite: str, runs: pd.DataFrame, episodes: pd.DataFrame,
+           curves: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, int]:
+    """This store's results with the runs already in ``folder`` that the store does not hold
+    (pieces of a table run on other machines or in stores since lost); the count kept."""
+    if not paths(folder, suite)[0].is_file():
+        return runs, episodes, curves, 0
+    old_runs, old_episodes = read(folder, suite)
+    keep = set(old_runs.run_id) - set(runs.run_id)
+    old_curves = read_curves(folder, suite)
+
+    def both(new: pd.DataFrame, old: pd.DataFrame) -> pd.DataFrame:
+        old = old[old.run_id.isin(keep)]
+        return new if old.empty else pd.concat([old, new], ignore_index=True)
+
+    out_runs = both(runs, old_runs).sort_values(["start_time", "run_id"]).reset_index(drop=True)
+    return out_runs, both(episodes, old_episodes), both(curves, old_curves), len(keep)
+
+
+def finished_keys(folder: str | Path, suite: str) -> set[str]:
+    """Configuration keys with a FINISHED, tested run in ``folder``'s raw results (none without them)."""
+    if not paths(folder, suite)[0].is_file():
+        return set()
+    return set(finished(read(folder, suite)[0])[0].config_key)
+
+
 def finished(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     """FINISHED runs with a test result, the newest per configuration; counts of the rest."""
     left_out: dict[str, int] = {}

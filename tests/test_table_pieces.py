@@ -1,0 +1,66 @@
+"""A table built in pieces across stores (scripts/table_piece.sh): `leaderboard --export DIR
+--merge` keeps the runs of other stores already in DIR, and `run --done-in DIR` skips the
+cells DIR already has, so a lost store loses no finished piece and reruns none."""
+import pandas as pd
+
+from benchmark.cli import main
+from benchmark.report import raw
+from benchmark.track.tracking import Tracker
+
+from .leaderboard_runs import populate_fewshot
+
+
+def _store(tmp_path, name: str) -> str:
+    uri = f"sqlite:///{tmp_path / name}.db"
+    populate_fewshot(Tracker(uri, "fewshot"))
+    return uri
+
+
+def test_export_merge_keeps_the_runs_of_other_stores(tmp_path, capsys):
+    table = tmp_path / "table"
+    first, second = _store(tmp_path, "a"), _store(tmp_path, "b")
+    assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", first, "--export", str(table), "--merge"]) == 0
+    a_runs, a_eps = raw.read(table, "fewshot")
+    assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", second, "--export", str(table), "--merge"]) == 0
+    assert f"kept {len(a_runs)} run(s) of other stores" in capsys.readouterr().out
+    runs, eps = raw.read(table, "fewshot")
+    b_ids = set(runs.run_id) - set(a_runs.run_id)
+    assert set(a_runs.run_id) < set(runs.run_id) and len(b_ids) == len(a_runs)  # both stores' runs, none twice
+    assert len(eps) == 2 * len(a_eps) and set(eps.run_id) == set(a_eps.run_id) | b_ids
+    pd.testing.assert_frame_equal(eps[eps.run_id.isin(a_runs.run_id)].reset_index(drop=True), a_eps)
+    # exporting the same store again replaces its own rows instead of adding them twice
+    assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", second, "--export", str(table), "--merge"]) == 0
+    assert len(raw.read(table, "fewshot")[0]) == len(runs)
+    # the table reads the newest run per configuration: the same keys as one store's
+    assert set(raw.finished(runs)[0].run_id) <= b_ids | set(a_runs.run_id)
+    assert raw.finished_keys(table, "fewshot") == set(raw.finished(a_runs)[0].config_key)
+    # without --merge an export writes this store's runs only
+    assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", first, "--export", str(table)]) == 0
+    assert set(raw.read(table, "fewshot")[0].run_id) == set(a_runs.run_id)
+
+
+def test_merge_needs_export(tmp_path, capsys):
+    assert main(["leaderboard", "--suite", "fewshot", "--from", str(tmp_path), "--merge"]) == 2
+    assert "--merge" in capsys.readouterr().err
+
+
+def test_run_done_in_skips_the_cells_a_table_already_has(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    flags = ["run", "--model", "cnet1", "--algorithm", "standard", "mltp_fo", "--seeds", "0", "--epochs", "1",
+             "--max-steps", "2", "--no-progress"]
+    first = f"sqlite:///{tmp_path / 'first.db'}"
+    assert main([*flags[:5], *flags[6:], "--tracking-uri", first]) == 0  # standard only
+    assert main(["leaderboard", "--tracking-uri", first, "--export", "table", "--merge"]) == 0
+    capsys.readouterr()
+    second = f"sqlite:///{tmp_path / 'second.db'}"  # a new store: the first one is lost
+    assert main([*flags, "--tracking-uri", second, "--done-in", "table"]) == 0
+    out = capsys.readouterr().out
+    assert "1 of 2 cells already finished in table (--done-in), skipped" in out
+    algos = {r.data.tags["algorithm"] for r in Tracker(second, "standard").runs("standard") if "config_key" in r.data.tags}
+    assert algos == {"mltp_fo"}
+    assert main(["leaderboard", "--tracking-uri", second, "--export", "table", "--merge"]) == 0
+    assert sorted(raw.read("table", "standard")[0].algorithm) == ["mltp_fo", "standard"]
+    assert main([*flags, "--tracking-uri", second, "--done-in", "table"]) == 0
+    assert "nothing to run" in capsys.readouterr().out
+    assert main([*flags, "--done-in", "missing"]) == 2
+    assert "--done-in missing: no such folder" in capsys.readouterr().err
