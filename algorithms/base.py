@@ -17,6 +17,12 @@ by name; every other key is an algorithm-specific diagnostic (``grad_agreement``
 
 ``trains`` says whether the algorithm has anything to (meta-)train; one that does not
 (fine-tuning from scratch) gets no training steps and needs no optimiser.
+
+``loss_scaling``: the training step goes through ``backward`` and ``step``, so it can run
+fp16 forward passes with a gradient scaler (``enable_loss_scaling``): the loss is scaled
+before the backward pass, the gradients unscaled before weight decay and the step, and a
+step whose gradients overflowed is skipped while the scale shrinks (torch.amp.GradScaler).
+Algorithms that take inner gradients with ``autograd.grad`` do not have it.
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ import torch
 from torch import nn
 
 from .errors import BadHyperparameterError
+from .optim import add_weight_decay
 
 
 class Algorithm:
@@ -35,6 +42,7 @@ class Algorithm:
     consumes: ClassVar[str] = "batches"
     trains: ClassVar[bool] = True
     second_order: ClassVar[bool] = False  # differentiates through an inner gradient step (MAML, MLTP)
+    loss_scaling: ClassVar[bool] = False  # trains through backward()/step(): fp16 with a gradient scaler
     Hparams: ClassVar[type]
 
     def __init__(self, model: nn.Module, hparams: Any, train_classes: int | None = None) -> None:
@@ -42,6 +50,29 @@ class Algorithm:
         self.hparams = hparams
         self.train_classes = train_classes  # data, not a hyperparameter (see registry.build)
         self.optimizer: torch.optim.Optimizer | None = None
+        self.scaler: torch.amp.GradScaler | None = None
+
+    def enable_loss_scaling(self, device_type: str) -> None:
+        """Scale the loss for fp16 forward passes (only algorithms with ``loss_scaling``)."""
+        if not self.loss_scaling:
+            raise ValueError(f"{self.name} takes inner gradients a gradient scaler does not reach; it cannot train in fp16")
+        self.scaler = torch.amp.GradScaler(device_type)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """``loss.backward()``, of the scaled loss when a gradient scaler is on."""
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+
+    def step(self, params: Sequence[torch.Tensor], weight_decay: float) -> None:
+        """Weight decay (beta * w added to the gradients) and the optimiser step; with a gradient
+        scaler the gradients are unscaled first and a step with an inf/NaN gradient is skipped."""
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        add_weight_decay(params, weight_decay)
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        else:
+            self.optimizer.step()
 
     # -- training -----------------------------------------------------------------
     def train_step(self, data: Any) -> dict[str, float]:
@@ -74,6 +105,7 @@ class Algorithm:
             "model": copy.deepcopy(self.model.state_dict()),
             "optimizer": copy.deepcopy(self.optimizer.state_dict()) if self.optimizer else {},
             "extra": {k: v.detach().clone() for k, v in self.extra_state().items()},
+            **({"scaler": self.scaler.state_dict()} if self.scaler else {}),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -83,6 +115,8 @@ class Algorithm:
         with torch.no_grad():
             for k, v in self.extra_state().items():
                 v.copy_(state["extra"][k])
+        if self.scaler and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
 
 
 class Task(Protocol):

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from .base import EpisodicAlgorithm, Task
 from .errors import BadHyperparameterError
-from .optim import OptimHparams, add_weight_decay, build_optimizer
+from .optim import OptimHparams, build_optimizer
 
 
 def prototypes(emb: torch.Tensor, labels: torch.Tensor, ways: int) -> torch.Tensor:
@@ -40,6 +40,7 @@ class ProtoNetHparams(OptimHparams):
 class ProtoNet(EpisodicAlgorithm):
     """Prototypical networks: nearest class mean in a learned embedding."""
 
+    loss_scaling = True  # trains through backward()/step(): fp16 with a gradient scaler
     uses_model_head = False  # embeddings only: any number of ways at test
     Hparams = ProtoNetHparams
 
@@ -70,12 +71,11 @@ class ProtoNet(EpisodicAlgorithm):
         for task in tasks:
             logits = self._logits(task)
             loss = F.cross_entropy(logits, task.query_y)
-            (loss / len(tasks)).backward()
+            self.backward(loss / len(tasks))
             loss_sum += loss.item()
             correct += (logits.detach().argmax(1) == task.query_y).sum().item()
             count += len(task.query_y)
-        add_weight_decay(self.params, self.hparams.weight_decay)
-        self.optimizer.step()
+        self.step(self.params, self.hparams.weight_decay)
         return {"loss": loss_sum / len(tasks), "train_loss": loss_sum / len(tasks), "train_correct": correct, "train_count": count}
 
     @torch.no_grad()

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import Algorithm
-from .optim import OptimHparams, add_weight_decay, build_optimizer
+from .optim import OptimHparams, build_optimizer
 
 
 @dataclass
@@ -19,6 +19,7 @@ class Standard(Algorithm):
     """``w <- opt(w, dL(w; B)/dw + beta * w)`` on each batch B."""
 
     consumes = "batches"
+    loss_scaling = True
     Hparams = StandardHparams
 
     def __init__(self, model, hparams: StandardHparams, train_classes: int | None = None) -> None:
@@ -32,8 +33,7 @@ class Standard(Algorithm):
         logits = self.model(x)
         loss = F.cross_entropy(logits, y)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        add_weight_decay(self.params, self.hparams.weight_decay)
-        self.optimizer.step()
+        self.backward(loss)
+        self.step(self.params, self.hparams.weight_decay)
         correct = (logits.detach().argmax(1) == y).sum().item()
         return {"loss": loss.item(), "train_loss": loss.item(), "train_correct": correct, "train_count": len(y)}

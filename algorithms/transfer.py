@@ -22,7 +22,7 @@ from torch import nn
 from .base import EpisodicAlgorithm, Task
 from .errors import BadHyperparameterError
 from .inner import functional_forward, inner_loop, parameter_groups
-from .optim import OptimHparams, add_weight_decay, build_optimizer
+from .optim import OptimHparams, build_optimizer
 
 
 @dataclass
@@ -65,6 +65,7 @@ def fit_head(feats: torch.Tensor, labels: torch.Tensor, ways: int, lr: float, st
 class Transfer(EpisodicAlgorithm):
     """Transfer learning: pretrain on all meta-training classes, fit a new head per task."""
 
+    loss_scaling = True  # trains through backward()/step(): fp16 with a gradient scaler
     uses_model_head = False  # embeddings only: any number of ways at test
     Hparams = TransferHparams
 
@@ -83,9 +84,8 @@ class Transfer(EpisodicAlgorithm):
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
         loss, correct, count = supervised_loss(self.model, self.global_head, tasks)
-        loss.backward()
-        add_weight_decay(self.params, self.hparams.weight_decay)
-        self.optimizer.step()
+        self.backward(loss)
+        self.step(self.params, self.hparams.weight_decay)
         return {"loss": loss.item(), "train_loss": loss.item(), "train_correct": correct, "train_count": count}
 
     @torch.no_grad()

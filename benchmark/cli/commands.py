@@ -72,7 +72,7 @@ def overrides_from(args):
 def plan(args):
     """(specs, device, profile, shard, total, grid key) from run/tune flags; ValueError for
     bad input. The grid key names the whole grid (every shard of it)."""
-    from ..plan import build_plan
+    from ..plan import build_plan, precision
     from ..suites import get_suite
     from ..track.provenance import resolve_device
 
@@ -91,6 +91,7 @@ def plan(args):
         h = manifest.read(args.episodes_file)["content_hash"]
         specs = [dataclasses.replace(s, episodes_file=os.path.abspath(args.episodes_file), episodes_hash=h) for s in specs]
     device = resolve_device(args.device)
+    precision.check_device(getattr(args, "precision", "fp32"), device)
     if not specs:
         raise ValueError("the selection is empty: no (dataset, model, algorithm, seed) to run")
     total = len(specs)

@@ -48,7 +48,8 @@ def _grid_flags(r: argparse.ArgumentParser) -> None:
                    help="few-shot: batch norm at test time; transductive (default): statistics of the batch being "
                         "classified (MAML's convention); inductive: running statistics kept during meta-training")
     r.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
-                   help="forward passes in fp32 (default) or under bf16 autocast (fp32 weights; first-order algorithms)")
+                   help="forward passes in fp32 (default), under bf16 autocast (CPU, CUDA; fp32 weights; first-order "
+                        "algorithms) or fp16 autocast with a gradient scaler (CUDA; algorithms with one backward pass per step)")
     r.add_argument("--done-in", metavar="DIR", help="skip the cells that have a FINISHED run in DIR's raw results "
                    "(`leaderboard --export`): a table built in pieces across stores")
     r.add_argument("--data-root", help="dataset folder (or archive for imagefolder); default ./data")

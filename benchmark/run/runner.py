@@ -129,6 +129,7 @@ def _train(spec: RunSpec, tracker, device, cache: DataCache, result: RunResult, 
             checkpoint.save(ckpt, {**state, "run_id": result.run_id or ""})
 
     session = suite.session(spec, data, device)
+    precision.prepare(spec.precision, session.algorithm, device)
     best: dict = {}
     with precision.autocast(spec.precision, device):
         result.metrics = train(session, spec.run_name, on_record, progress, resume, on_checkpoint, best)
