@@ -114,7 +114,8 @@ class NearestNeighbour(Transfer):
         ways = int(task.support_y.max()) + 1
         fs, fq = self.model.embed(task.support_x), self.model.embed(task.query_x)
         d = torch.cdist(fq, fs) ** 2  # [query, support]
-        logits = torch.full((len(fq), ways), float("-inf"), dtype=fq.dtype, device=fq.device)
+        # d's dtype, not the features': under autocast cdist runs in fp32 while the features are bf16/fp16
+        logits = torch.full((len(fq), ways), float("-inf"), dtype=d.dtype, device=fq.device)
         return logits.scatter_reduce(1, task.support_y.expand(len(fq), -1), -d, reduce="amax")
 
 

@@ -17,10 +17,13 @@ mkdir -p "$store" "$out"
 uri="sqlite:///$(realpath "$store")/mlflow.db"
 done_in=()
 if [ -f "$out/$suite-runs.csv.gz" ]; then done_in=(--done-in "$out"); fi
+rc=0  # a failed run (listed by run) must not keep the piece's finished runs out of the table
 python -m benchmark run --suite "$suite" --profile "$profile" --seeds "$seed" "$@" --tracking-uri "$uri" \
-    --checkpoint-dir "$store/checkpoints" --out "$store/results" --no-progress "${done_in[@]}"
+    --checkpoint-dir "$store/checkpoints" --out "$store/results" --no-progress ${done_in[@]+"${done_in[@]}"} || rc=$?
+if [ "$rc" -eq 2 ]; then exit 2; fi  # bad input: nothing ran (an interrupted piece still adds its finished runs)
 if [ -f "$(realpath "$store")/mlflow.db" ]; then
     python -m benchmark leaderboard --suite "$suite" --tracking-uri "$uri" --export "$out" --merge
 fi
 python -m benchmark leaderboard --suite "$suite" --from "$out" --out "$out" \
     --reproduce "scripts/table_piece.sh $suite $profile SEED $* (one piece per seed and setting)"
+exit "$rc"

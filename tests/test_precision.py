@@ -134,7 +134,7 @@ def test_the_scaler_state_is_checkpointed():
         algorithms.build("mltp_fo", create_model("cnet1", 10, 1, 8), algorithms.make_hparams("mltp_fo")).enable_loss_scaling("cpu")
 
 
-@pytest.mark.parametrize("algorithm", ["protonet", "transfer"])
+@pytest.mark.parametrize("algorithm", ["protonet", "transfer", "nearest_neighbour"])
 def test_an_fp16_run_trains_through_the_scaler(algorithm, tmp_path):
     """The runner's fp16 path end to end (on CPU, which the CLI refuses for speed, not correctness):
     the run finishes with the scaler on, and its checkpoints hold the scaler's state."""

@@ -64,3 +64,25 @@ def test_run_done_in_skips_the_cells_a_table_already_has(tmp_path, monkeypatch, 
     assert "nothing to run" in capsys.readouterr().out
     assert main([*flags, "--done-in", "missing"]) == 2
     assert "--done-in missing: no such folder" in capsys.readouterr().err
+
+
+def test_a_table_counts_one_run_per_cell_whatever_the_configurations(tmp_path):
+    """Pieces from stores whose data lived elsewhere (another config key for the same cell) must not
+    count a seed twice: the newest run of each (group, algorithm, seed) is the table's."""
+    table = tmp_path / "table"
+    assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", _store(tmp_path, "a"), "--export", str(table)]) == 0
+    runs, _ = raw.read(table, "fewshot")
+    again = runs.assign(config_key=runs.config_key + "-elsewhere", run_id=runs.run_id + "x", start_time=runs.start_time + 1)
+    kept, left_out = raw.finished(pd.concat([runs, again], ignore_index=True))
+    assert len(kept) == len(raw.finished(runs)[0]) and set(kept.run_id) <= set(again.run_id)
+    assert left_out["superseded (older run of the same table cell, another configuration)"] == len(kept)
+
+
+def test_merging_a_store_without_runs_keeps_the_table(tmp_path):
+    table = tmp_path / "table"
+    assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", _store(tmp_path, "a"), "--export", str(table)]) == 0
+    before = raw.read(table, "fewshot")[0]
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    Tracker(empty, "fewshot")
+    assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", empty, "--export", str(table), "--merge"]) == 0
+    assert set(raw.read(table, "fewshot")[0].run_id) == set(before.run_id)

@@ -17,6 +17,7 @@ from ..suites import get_suite
 from . import plateau
 
 GROUP = ["dataset", "source", "model", "setting", "bn_eval", "profile", "scale"]
+CELL = GROUP + ["algorithm", "seed"]  # one run per table cell
 
 
 def _short_commit(c: str) -> str:
@@ -188,6 +189,8 @@ def merged(folder: str | Path, suite: str, runs: pd.DataFrame, episodes: pd.Data
     if not paths(folder, suite)[0].is_file():
         return runs, episodes, curves, 0
     old_runs, old_episodes = read(folder, suite)
+    if runs.empty:  # a store without runs of this suite: the folder stays as it is
+        return old_runs, old_episodes, read_curves(folder, suite), len(old_runs)
     keep = set(old_runs.run_id) - set(runs.run_id)
     old_curves = read_curves(folder, suite)
 
@@ -195,15 +198,17 @@ def merged(folder: str | Path, suite: str, runs: pd.DataFrame, episodes: pd.Data
         old = old[old.run_id.isin(keep)]
         return new if old.empty else pd.concat([old, new], ignore_index=True)
 
-    out_runs = both(runs, old_runs).sort_values(["start_time", "run_id"]).reset_index(drop=True)
+    out_runs = both(runs, old_runs).sort_values(GROUP + ["algorithm", "seed", "start_time"]).reset_index(drop=True)
     return out_runs, both(episodes, old_episodes), both(curves, old_curves), len(keep)
 
 
 def finished_keys(folder: str | Path, suite: str) -> set[str]:
-    """Configuration keys with a FINISHED, tested run in ``folder``'s raw results (none without them)."""
+    """Configuration keys of the FINISHED, tested runs in ``folder``'s raw results (none without them)."""
     if not paths(folder, suite)[0].is_file():
         return set()
-    return set(finished(read(folder, suite)[0])[0].config_key)
+    runs = read(folder, suite)[0]
+    done = runs[(runs.status == "FINISHED") & runs.acc.notna()]
+    return set(done.config_key)
 
 
 def finished(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -218,7 +223,13 @@ def finished(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
         left_out["FINISHED without test metrics"] = missing
         df = df[df.acc.notna()]
     before = len(df)
-    df = df.sort_values("start_time", ascending=False).drop_duplicates("config_key").sort_values(GROUP + ["algorithm", "seed"])
+    df = df.sort_values("start_time", ascending=False).drop_duplicates("config_key")
     if before > len(df):
         left_out["superseded (older run of the same configuration)"] = before - len(df)
+    # one run per table cell: runs of another configuration of the same cell (another data path, other
+    # hyperparameters, pieces merged from several stores) would otherwise count one seed twice
+    before = len(df)
+    df = df.drop_duplicates(CELL).sort_values(GROUP + ["algorithm", "seed"])
+    if before > len(df):
+        left_out["superseded (older run of the same table cell, another configuration)"] = before - len(df)
     return df.reset_index(drop=True), left_out
