@@ -5,7 +5,7 @@ bfloat16 (CPU and CUDA), weights, gradients and optimiser state stay fp32; train
 validation and test all run this way, so a bf16 run is one consistent configuration.
 ``fp16`` (CUDA): forward passes under float16 autocast and a gradient scaler
 (``Algorithm.enable_loss_scaling``) for the algorithms whose training step is one
-backward pass and an optimiser step (standard, protonet, matching, the transfer family).
+backward pass and an optimiser step (standard, protonet, matching_net, the transfer family).
 Refused, one line each: ``fp16`` on CPU (no fp16 arithmetic worth having there: use
 bf16), ``fp16`` for algorithms that take inner gradients (the scaler does not reach
 them), and ``bf16`` for algorithms that differentiate through an inner gradient step

@@ -143,7 +143,7 @@ def from_tracker(tracker, suite_name: str, keys: set[str] | None = None) -> tupl
         frames.append(pd.DataFrame({"run_id": rid, "episode": range(len(accs)), "acc": [100 * a for a in accs]}))
     runs = pd.DataFrame(rows)
     if len(runs):
-        runs = runs.sort_values(GROUP + ["algorithm", "seed", "start_time"]).reset_index(drop=True)
+        runs = runs.sort_values(CELL + ["start_time"]).reset_index(drop=True)
     episodes = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=EPISODE_COLUMNS)
     if len(episodes) and len(runs):  # the runs' order, then the episode's: the same file however it was gathered
         order = {rid: i for i, rid in enumerate(runs.run_id)}
@@ -198,7 +198,7 @@ def merged(folder: str | Path, suite: str, runs: pd.DataFrame, episodes: pd.Data
         old = old[old.run_id.isin(keep)]
         return new if old.empty else pd.concat([old, new], ignore_index=True)
 
-    out_runs = both(runs, old_runs).sort_values(GROUP + ["algorithm", "seed", "start_time"]).reset_index(drop=True)
+    out_runs = both(runs, old_runs).sort_values(CELL + ["start_time"]).reset_index(drop=True)
     return out_runs, both(episodes, old_episodes), both(curves, old_curves), len(keep)
 
 
@@ -229,7 +229,7 @@ def finished(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
     # one run per table cell: runs of another configuration of the same cell (another data path, other
     # hyperparameters, pieces merged from several stores) would otherwise count one seed twice
     before = len(df)
-    df = df.drop_duplicates(CELL).sort_values(GROUP + ["algorithm", "seed"])
+    df = df.drop_duplicates(CELL).sort_values(CELL)
     if before > len(df):
         left_out["superseded (older run of the same table cell, another configuration)"] = before - len(df)
     return df.reset_index(drop=True), left_out
