@@ -1,5 +1,6 @@
 """The plateau criterion and its evidence beside every table (issue 16)."""
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -50,3 +51,22 @@ def test_tables_show_which_rows_plateaued_with_the_curves_beside_them(tmp_path, 
     again = tmp_path / "again"
     assert main(["leaderboard", "--suite", "standard", "--from", str(lb), "--out", str(again)]) == 0
     assert (again / "standard.md").read_text().split("\n", 3)[3] == md.split("\n", 3)[3]  # same tables from the raw files
+
+
+def test_a_row_that_did_not_plateau_says_by_how_much(tmp_path):
+    from benchmark.report.leaderboard import build
+
+    folder = Path(__file__).resolve().parents[1] / "leaderboards" / "cifar10-reduced"
+    if not (folder / "standard-runs.csv.gz").is_file():
+        pytest.skip("the committed cifar10-reduced table is absent")
+    build(folder, "standard", tmp_path, None)
+    runs = pd.read_csv(folder / "standard-runs.csv.gz")
+    curves = pd.read_csv(folder / "standard-curves.csv.gz")
+    gains = raw.with_tail_gain(runs, curves).groupby("algorithm").val_tail_gain.max()
+    md = (tmp_path / "standard.md").read_text()
+    unmet = [a for a, g in gains.items() if g >= plateau.TOL]
+    assert unmet, "the committed table has a row that did not plateau"
+    for algo in unmet:
+        assert f"- `{algo}` did not plateau" in md and f"rose by up to {gains[algo]:+.2f} pp in the last 20%" in md
+    for algo in set(gains.index) - set(unmet):
+        assert f"- `{algo}` did not plateau" not in md

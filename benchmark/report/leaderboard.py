@@ -87,6 +87,7 @@ def _row(suite: str, key: tuple, a: pd.DataFrame, base_time: float, base_paper, 
         "commits": " ".join(sorted(set(a.commit))), "hardware": "; ".join(sorted(set(a.hardware))),
         "scale_note": a.scale_note.iloc[0], "first_run": pd.to_datetime(a.start_time.min(), unit="ms").strftime("%Y-%m-%d"),
         "plateau": plateau.summary(list(a.val_tail_gain)) if "val_tail_gain" in a else "-",
+        "tail_gain_max": a.val_tail_gain.max() if "val_tail_gain" in a else math.nan,
     }
 
 
@@ -188,7 +189,8 @@ def _group_md(g: pd.DataFrame, suite: str, baseline: str) -> list[str]:
         for _, r in g[g.plateau != "-"].iterrows():
             met, n = (int(x) for x in r.plateau.split("/"))
             if met < n:
-                lines.append(f"- `{r.algorithm}` did not plateau in {n - met} of {n} seeds: its number is not converged.")
+                lines.append(f"- `{r.algorithm}` did not plateau in {n - met} of {n} seeds (its best validation rose by up to "
+                             f"{r.tail_gain_max:+.2f} pp in the last {plateau.TAIL:.0%}): its number is not converged.")
     for _, r in g[g.verdict == "no evidence"].iterrows():
         lines.append(f"- `{r.algorithm}` vs `{baseline}`: no evidence of a difference; with {r.paired_seeds} seeds this "
                      f"experiment could only detect differences of at least {_fmt(r.detectable)} pp.")
