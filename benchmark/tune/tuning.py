@@ -211,8 +211,10 @@ def tune(spec: RunSpec, tracker, device, trials: int, timeout: float | None, sto
         echo(f"study {name}: {closed} trial(s) of a stopped worker failed as stale and their MLflow runs closed as KILLED")
     if done < trials:
         try:
-            study.optimize(_objective(spec, tracker, device, space, parent, name, progress), n_trials=None, timeout=timeout,
-                           catch=(RuntimeError,), callbacks=[optuna.study.MaxTrialsCallback(trials, states=states)])
+            with _quiet():  # optuna 3.6 calls its own fail_stale_trials inside optimize "experimental"
+                study.optimize(_objective(spec, tracker, device, space, parent, name, progress), n_trials=None,
+                               timeout=timeout, catch=(RuntimeError,),
+                               callbacks=[optuna.study.MaxTrialsCallback(trials, states=states)])
         except BaseException:  # Ctrl-C, SIGTERM: Optuna has failed the trial, execute() closed its run KILLED
             tracker.set_tags(parent, {"stopped": "interrupted"})
             tracker.end(parent, "KILLED")
