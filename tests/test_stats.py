@@ -91,24 +91,24 @@ def test_detectable_difference_and_seeds_needed_agree_with_power():
     assert stats.detectable(sd, 10) < mde  # more seeds detect smaller differences
 
 
+def _simulated_power(rng, delta: float, sd: float, n: int, experiments: int = 200_000) -> float:
+    """The share of simulated n-seed experiments (normal seed differences) whose paired
+    t-test rejects at 0.05 (binomial SE <= 0.0012)."""
+    d = rng.normal(delta, sd, size=(experiments, n))
+    t = d.mean(1) / (d.std(1, ddof=1) / math.sqrt(n))
+    return float(np.mean(np.abs(t) > sps.t.ppf(0.975, n - 1)))
+
+
 @pytest.mark.parametrize("n", [2, 3, 5])
 def test_power_matches_simulated_paired_t_tests(n):
-    """power() against its definition, without scipy's noncentral t: the share of simulated
-    n-seed experiments (normal seed differences) whose paired t-test rejects at 0.05. At
-    2 seeds scipy 1.17's nct.cdf gives nan in the far lower tail; read as power 1, it put
-    the detectable difference at 3.98 sd instead of 4.57."""
+    """power() and detectable() against their definition, without scipy's noncentral t.
+    At 2 seeds scipy 1.17's nct.cdf gives nan in the far lower tail; read as power 1, it
+    put the detectable difference at 10.0 sd instead of 11.5."""
     rng = np.random.default_rng(n)
-    crit = sps.t.ppf(0.975, n - 1)
     sd = 0.4
     for delta in (0.2, 0.6, 1.0, 1.6) if n > 2 else (1.2, 1.6, 1.8, 2.0):
-        d = rng.normal(delta, sd, size=(200_000, n))
-        t = d.mean(1) / (d.std(1, ddof=1) / math.sqrt(n))
-        simulated = float(np.mean(np.abs(t) > crit))  # binomial SE <= 0.0012
-        assert stats.power(delta, sd, n) == pytest.approx(simulated, abs=0.005), delta
-    mde = stats.detectable(sd, n)
-    d = rng.normal(mde, sd, size=(200_000, n))
-    t = d.mean(1) / (d.std(1, ddof=1) / math.sqrt(n))
-    assert float(np.mean(np.abs(t) > crit)) == pytest.approx(0.8, abs=0.005)
+        assert stats.power(delta, sd, n) == pytest.approx(_simulated_power(rng, delta, sd, n), abs=0.005), delta
+    assert _simulated_power(rng, stats.detectable(sd, n), sd, n) == pytest.approx(0.8, abs=0.005)
 
 
 def test_verdicts():
