@@ -70,3 +70,16 @@ def test_a_row_that_did_not_plateau_says_by_how_much(tmp_path):
         assert f"- `{algo}` did not plateau" in md and f"rose by up to {gains[algo]:+.2f} pp in the last 20%" in md
     for algo in set(gains.index) - set(unmet):
         assert f"- `{algo}` did not plateau" not in md
+
+
+
+def test_every_algorithm_of_a_curves_figure_has_its_own_colour_and_line_style():
+    """Fourteen few-shot algorithms on ten default colours: the figure once drew protonet and
+    baseline_pp (and transfer and fomaml) as the same line."""
+    import algorithms
+    from benchmark.report import plots
+
+    names = algorithms.available()
+    styles = plots.curve_styles(names)
+    assert len(names) > 10 and len(set(styles.values())) == len(names)
+    assert plots.curve_styles(reversed(names)) == styles  # the same algorithm looks the same in every panel

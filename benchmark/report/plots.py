@@ -151,21 +151,32 @@ def leaderboard(board, runs, path: str | Path, suite: str, baseline: str, paired
     return _save(fig, path)
 
 
+def curve_styles(algorithms) -> dict[str, tuple[str, str]]:
+    """(colour, line style) per algorithm, all distinct: ten colours solid, then dashed, then dotted..."""
+    styles = ["-", "--", ":", "-."]
+    return {a: (f"C{i % 10}", styles[(i // 10) % len(styles)]) for i, a in enumerate(sorted(algorithms))}
+
+
 def validation_curves(curves, runs, group: list[str], title, path: str | Path) -> Path:
-    """One panel per table: each algorithm's validation curve, mean over seeds (thin: each seed)."""
+    """One panel per table: each algorithm's validation curve, mean over seeds (thin: each seed).
+
+    An algorithm keeps one colour and line style in every panel (ten colours, then dashed), and the
+    legend lists the algorithms by their last mean validation accuracy, top first, as the curves end.
+    """
     merged = curves.merge(runs[["run_id", "algorithm", "seed", *group]], on="run_id")
     groups = list(merged.groupby(group, sort=False, dropna=False))
-    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(6.5 * max(1, len(groups)), 4.2), squeeze=False)
+    style = curve_styles(merged.algorithm.unique())
+    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(8 * max(1, len(groups)), 4.2), squeeze=False)
     for ax, (key, g) in zip(axes[0], groups):
-        for i, (algo, a) in enumerate(g.groupby("algorithm", sort=False)):
-            color = f"C{i % 10}"
-            for _, s in a.groupby("seed"):
-                ax.plot(s.step, s.val_acc, lw=0.6, alpha=0.35, color=color)
-            mean = a.groupby("step").val_acc.mean()
-            ax.plot(mean.index, mean.values, lw=1.8, label=algo, color=color)
+        means = {algo: a.groupby("step").val_acc.mean() for algo, a in g.groupby("algorithm")}
+        for algo in sorted(means, key=lambda a: -means[a].iloc[-1]):
+            color, ls = style[algo]
+            for _, s in g[g.algorithm == algo].groupby("seed"):
+                ax.plot(s.step, s.val_acc, lw=0.6, alpha=0.35, color=color, ls=ls)
+            ax.plot(means[algo].index, means[algo].values, lw=1.8, label=algo, color=color, ls=ls)
         ax.set_title(title(dict(zip(group, key if isinstance(key, tuple) else (key,))) | {"paper_dataset": ""}), fontsize=9)
         ax.set_xlabel("training step (epoch / meta-iteration)")
         ax.set_ylabel("validation accuracy (%)")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     return _save(fig, path)
