@@ -72,7 +72,6 @@ def test_a_row_that_did_not_plateau_says_by_how_much(tmp_path):
         assert f"- `{algo}` did not plateau" not in md
 
 
-
 def test_every_algorithm_of_a_curves_figure_has_its_own_colour_and_line_style():
     """Fourteen few-shot algorithms on ten default colours: the figure once drew protonet and
     baseline_pp (and transfer and fomaml) as the same line."""

@@ -168,10 +168,11 @@ def validation_curves(curves, runs, group: list[str], title, path: str | Path) -
     style = curve_styles(merged.algorithm.unique())
     fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(8 * max(1, len(groups)), 4.2), squeeze=False)
     for ax, (key, g) in zip(axes[0], groups):
-        means = {algo: a.groupby("step").val_acc.mean() for algo, a in g.groupby("algorithm")}
+        parts = dict(tuple(g.groupby("algorithm")))
+        means = {algo: a.groupby("step").val_acc.mean() for algo, a in parts.items()}
         for algo in sorted(means, key=lambda a: -means[a].iloc[-1]):
             color, ls = style[algo]
-            for _, s in g[g.algorithm == algo].groupby("seed"):
+            for _, s in parts[algo].groupby("seed"):
                 ax.plot(s.step, s.val_acc, lw=0.6, alpha=0.35, color=color, ls=ls)
             ax.plot(means[algo].index, means[algo].values, lw=1.8, label=algo, color=color, ls=ls)
         ax.set_title(title(dict(zip(group, key if isinstance(key, tuple) else (key,))) | {"paper_dataset": ""}), fontsize=9)
