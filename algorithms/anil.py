@@ -56,7 +56,7 @@ class ANIL(MAMLBase):
     def meta_gradient(self, tasks: Sequence[Task]) -> dict[str, float]:
         loss_sum, correct, count = 0.0, 0, 0
         for task in tasks:
-            fs, fq = self.model.embed(task.support_x), self.model.embed(task.query_x)
+            fs, fq = self.embed_task(task)
             head = head_inner_loop(fs, task.support_y, self._head(), self.hparams.inner_steps, self.hparams.inner_lr,
                                    self.first_order)
             logits = F.linear(fq, head["weight"], head["bias"])
@@ -70,7 +70,7 @@ class ANIL(MAMLBase):
     def query_logits(self, task: Task) -> torch.Tensor:
         steps = self.hparams.test_inner_steps or self.hparams.inner_steps
         with torch.no_grad():
-            fs, fq = self.model.embed(task.support_x), self.model.embed(task.query_x)
+            fs, fq = self.embed_task(task)
         start = {n: p.detach().requires_grad_(True) for n, p in self._head().items()}
         with torch.enable_grad():
             head = head_inner_loop(fs, task.support_y, start, steps, self.hparams.inner_lr, first_order=True)

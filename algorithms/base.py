@@ -143,6 +143,9 @@ class EpisodicAlgorithm(Algorithm):
     """
 
     consumes: ClassVar[str] = "episodes"
+    # the batch-norm rules at test (--bn-eval) this algorithm can honour; inductive needs running statistics
+    # collected while (meta-)training
+    bn_modes: ClassVar[tuple[str, ...]] = ("transductive", "inductive")
     uses_model_head: ClassVar[bool] = True  # its test-time logits come from the model's N-way head (so N is fixed)
 
     def train_step(self, tasks: Sequence[Task]) -> dict[str, float]:
@@ -153,6 +156,17 @@ class EpisodicAlgorithm(Algorithm):
         test tasks keep the run's setting. ProtoNet trains with more ways, Reptile with
         more shots than it is tested on (their papers' protocols)."""
         return ways, shots, queries
+
+    def embed_task(self, task: Task, joint: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """Support and query features under the suite's test-time information rule: the support
+        set is one batch and the queries another (batch norm without running statistics then
+        normalises each with its own statistics, MAML's convention), so no algorithm's support
+        features depend on the queries. ``joint``: one batch of support and queries (Snell et
+        al.'s ProtoNet code), only where a profile declares it."""
+        if joint:
+            emb = self.model.embed(torch.cat([task.support_x, task.query_x]))
+            return emb[: len(task.support_x)], emb[len(task.support_x):]
+        return self.model.embed(task.support_x), self.model.embed(task.query_x)
 
     def query_logits(self, task: Task) -> torch.Tensor:
         """Adapt to ``task``'s support set (without changing the learned state) and

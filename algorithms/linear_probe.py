@@ -50,5 +50,5 @@ class LinearProbe(Transfer):
 
     @torch.no_grad()
     def query_logits(self, task: Task) -> torch.Tensor:
-        fs, fq = self.model.embed(task.support_x), self.model.embed(task.query_x)
+        fs, fq = self.embed_task(task)
         return probe_logits(fs, task.support_y, fq, self.hparams.C, self.hparams.max_iter)

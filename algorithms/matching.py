@@ -47,7 +47,6 @@ class MatchingNet(ProtoNet):
     Hparams = MatchingHparams
 
     def _logits(self, task: Task) -> torch.Tensor:
-        ns = len(task.support_y)
-        emb = self.model.embed(torch.cat([task.support_x, task.query_x]))
+        fs, fq = self.embed_task(task, self.hparams.joint_batch)
         ways = int(task.support_y.max()) + 1
-        return matching_log_probs(emb[ns:], emb[:ns], task.support_y, ways, self.hparams.scale)
+        return matching_log_probs(fq, fs, task.support_y, ways, self.hparams.scale)

@@ -30,6 +30,7 @@ class ProtoNetHparams(OptimHparams):
     train_ways: int = 0  # ways of the training episodes (Snell et al.: 60 on Omniglot); 0: the test ways
     train_queries: int = 0  # queries per class of the training episodes (Snell et al.: 5 on Omniglot); 0: the test queries
     lr_halve_every: int = 0  # halve the learning rate every this many meta-iterations (Snell et al.: 2000); 0: never
+    joint_batch: bool = False  # embed support and queries as one batch (Snell et al.'s code); False: the suite's rule
 
     def validate(self) -> None:
         super().validate()
@@ -59,10 +60,9 @@ class ProtoNet(EpisodicAlgorithm):
                 g["lr"] = self.hparams.lr * 0.5 ** (step // self.hparams.lr_halve_every)
 
     def _logits(self, task: Task) -> torch.Tensor:
-        ns = len(task.support_y)
-        emb = self.model.embed(torch.cat([task.support_x, task.query_x]))
+        fs, fq = self.embed_task(task, self.hparams.joint_batch)
         ways = int(task.support_y.max()) + 1
-        return proto_logits(emb[ns:], prototypes(emb[:ns], task.support_y, ways))
+        return proto_logits(fq, prototypes(fs, task.support_y, ways))
 
     def train_step(self, tasks: Sequence[Task]) -> dict[str, float]:
         self.model.train()

@@ -93,3 +93,27 @@ def test_inductive_run_is_its_own_row_and_evaluates_back_exactly(tmp_path, monke
     assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", uri, "--out", str(lb), "--baseline", "protonet"]) == 0
     md = (lb / "fewshot.md").read_text()
     assert "/ BN inductive" in md and "/ BN transductive" in md
+
+
+@pytest.mark.parametrize("name", algorithms.available("episodes"))
+def test_no_algorithm_normalises_its_support_set_with_the_queries(name):
+    """The transductive rule for every algorithm: the support set is one batch, the queries another. A batch's
+    statistics do not change when it is duplicated, so classifying the queries twice over must give each query the
+    logits it had: a method that put support and queries in one batch (or read the queries while adapting) fails."""
+    from types import SimpleNamespace
+
+    from .tiny_episodic import tiny_model, toy_task
+
+    algo = algorithms.create(name, tiny_model(), train_classes=7)
+    algo.model.eval()
+    t = toy_task(0, queries=3)
+    twice = SimpleNamespace(**{**vars(t), "query_x": torch.cat([t.query_x, t.query_x]), "query_y": t.query_y.repeat(2)})
+    torch.manual_seed(0)  # Reptile's inner mini-batches: the same draws in both calls
+    once = algo.query_logits(t).detach()
+    torch.manual_seed(0)
+    doubled = algo.query_logits(twice).detach()
+    torch.testing.assert_close(doubled, torch.cat([once, once]), rtol=1e-6, atol=1e-8)
+    if name in ("protonet", "matching_net"):  # the declared alternative, Snell et al.'s one batch, does depend on them
+        joint = algorithms.create(name, tiny_model(), joint_batch=True)
+        joint.model.eval()
+        assert not torch.allclose(joint.query_logits(twice), torch.cat([joint.query_logits(t)] * 2))
