@@ -7,7 +7,8 @@ task's training examples, as in the authors' code (openai/supervised-reptile,
 * a meta-training task has ``train_shots`` examples per class (more than the test
   shots; 0: the run's shots + queries), all of them training data;
 * each inner step takes a mini-batch of ``inner_batch`` examples (0: the whole task),
-  drawn without replacement and reshuffled when exhausted;
+  drawn without replacement from a stream of reshuffles (a batch cut short by the end of
+  one shuffle is completed from the next, as the authors' ``_mini_batches``);
 * the inner optimiser is Adam with beta1 = 0 (``inner_optimizer="adam"``; its second
   moments persist across tasks and iterations, as the authors' TensorFlow slots do) or
   plain SGD (``"sgd"``, the paper's analysis);
@@ -92,15 +93,19 @@ class Reptile(EpisodicAlgorithm):
                 g["lr"] = frac * hp.lr_final + (1 - frac) * hp.lr
 
     def _batches(self, n: int, size: int, steps: int) -> list[torch.Tensor]:
-        """Index mini-batches without replacement, reshuffled when the examples run out."""
+        """Index mini-batches without replacement from a stream of reshuffles: a batch that the
+        examples' end cuts short is completed from the next shuffle (the authors' ``_mini_batches``)."""
         size = size if 0 < size < n else n
-        out, order = [], torch.randperm(n)
-        pos = 0
-        for _ in range(steps):
-            if pos + size > n:
-                order, pos = torch.randperm(n), 0
-            out.append(order[pos: pos + size])
-            pos += size
+        out: list[torch.Tensor] = []
+        cur: list[int] = []
+        while len(out) < steps:
+            for i in torch.randperm(n).tolist():
+                cur.append(i)
+                if len(cur) == size:
+                    out.append(torch.tensor(cur))
+                    cur = []
+                    if len(out) == steps:
+                        break
         return out
 
     def adapt(self, x: torch.Tensor, y: torch.Tensor, steps: int, batch: int,

@@ -112,8 +112,9 @@ def test_reptile_update_equals_formula():
 
 def test_reptile_with_the_authors_inner_loop_equals_adam_beta1_0_on_mini_batches():
     """openai/supervised-reptile: Adam (beta1 = 0, TF defaults otherwise) on mini-batches
-    drawn without replacement; its second moments carry over from task to task."""
-    lr, eps, steps, batch = 0.01, 0.5, 3, 2
+    drawn without replacement from a stream of reshuffles (12 examples in batches of 5: the
+    third batch wraps into the next shuffle); its second moments carry over from task to task."""
+    lr, eps, steps, batch = 0.01, 0.5, 4, 5
     model = tiny_model()
     theta = {n: p.detach().clone() for n, p in model.named_parameters()}
     algo = algorithms.create("reptile", model, lr=eps, inner_lr=lr, inner_steps=steps, inner_batch=batch, lr_final=-1)
@@ -127,12 +128,11 @@ def test_reptile_with_the_authors_inner_loop_equals_adam_beta1_0_on_mini_batches
     for task in TASKS:
         m = copy.deepcopy(ref)
         x, y = torch.cat([task.support_x, task.query_x]), torch.cat([task.support_y, task.query_y])
-        order, pos = torch.randperm(len(y)), 0
-        for _ in range(steps):
-            if pos + batch > len(y):
-                order, pos = torch.randperm(len(y)), 0
-            idx = order[pos: pos + batch]
-            pos += batch
+        stream = []  # supervised_reptile.reptile._mini_batches: shuffles, one after another, cut into batches
+        while len(stream) < steps * batch:
+            stream += torch.randperm(len(y)).tolist()
+        for i in range(steps):
+            idx = torch.tensor(stream[i * batch: (i + 1) * batch])
             m.zero_grad()
             F.cross_entropy(m(x[idx]), y[idx]).backward()
             t += 1
@@ -169,37 +169,93 @@ def test_protonet_logits_are_negative_squared_distances_to_class_means():
     model = tiny_model()
     algo = algorithms.create("protonet", model)
     t = TASKS[0]
+    # the suite's rule: the support set is one batch and the queries another (batch norm normalises each alone)
+    fs, fq = model.embed(t.support_x).detach(), model.embed(t.query_x).detach()
+    expect = -torch.cdist(fq, prototypes(fs, t.support_y, 3)) ** 2
+    torch.testing.assert_close(algo.query_logits(t), expect, rtol=1e-9, atol=1e-9)
+    # joint_batch (Snell et al.'s code): one batch of support and queries, so the support features depend on the queries
+    joint = algorithms.create("protonet", model, joint_batch=True)
     emb_all = model.embed(torch.cat([t.support_x, t.query_x])).detach()
     ns = len(t.support_y)
-    expect = -torch.cdist(emb_all[ns:], prototypes(emb_all[:ns], t.support_y, 3)) ** 2
-    torch.testing.assert_close(algo.query_logits(t), expect, rtol=1e-9, atol=1e-9)
+    expect_joint = -torch.cdist(emb_all[ns:], prototypes(emb_all[:ns], t.support_y, 3)) ** 2
+    torch.testing.assert_close(joint.query_logits(t), expect_joint, rtol=1e-9, atol=1e-9)
+    assert not torch.allclose(expect, expect_joint)
 
 
-@pytest.mark.parametrize("meta", ["maml", "reptile"])
-def test_mtl_update_equals_beta_mix(meta):
+def _first_step(grad, lr, optimizer):
+    """One step of the supervised branch from its definition: SGD, or Adam's first step (m^ = g, v^ = g^2)."""
+    return lr * grad if optimizer == "sgd" else lr * grad / (grad.abs() + 1e-8)
+
+
+@pytest.mark.parametrize("meta,disc_optimizer", [("maml", "sgd"), ("reptile", "sgd"), ("maml", "adam"), ("reptile", "adam")])
+def test_mtl_update_is_the_parents_full_step_plus_the_weighted_supervised_step(meta, disc_optimizer):
+    """theta' = theta_meta + (1 - beta) (theta_disc - theta): Algorithm 1's mix with the meta step scaled by 1/beta."""
     beta, disc_lr = 0.3, 0.05
     model = tiny_model()
-    hp = dict(optimizer="sgd", lr=0.2, momentum=0.0, inner_lr=0.1, inner_steps=2, beta=beta, disc_lr=disc_lr, train_classes=7)
+    hp = dict(optimizer="sgd", lr=0.2, momentum=0.0, inner_lr=0.1, inner_steps=2, beta=beta, disc_lr=disc_lr,
+              disc_optimizer=disc_optimizer, train_classes=7)
     algo = algorithms.create(f"mtl_{meta}", model, **hp)
     # theta_meta: the plain meta-learner's step from the same start
     meta_model = copy.deepcopy(model)
-    meta_algo = algorithms.create(meta, meta_model, **{k: v for k, v in hp.items() if k not in ("beta", "disc_lr", "train_classes")})
+    meta_algo = algorithms.create(meta, meta_model, **{k: v for k, v in hp.items()
+                                                        if k not in ("beta", "disc_lr", "disc_optimizer", "train_classes")})
     torch.manual_seed(11)  # Reptile draws its inner mini-batches from torch's generator: the same draws for both
     meta_algo.train_step(TASKS)
-    # theta_disc: one SGD step of the supervised loss on all instances, global labels
+    # theta_disc: one step of the supervised loss on all instances, global labels
     disc_model, head = copy.deepcopy(model), copy.deepcopy(algo.global_head)
     x = torch.cat([t for task in TASKS for t in (task.support_x, task.query_x)])
     g = torch.cat([t for task in TASKS for t in (task.support_g, task.query_g)])
     F.cross_entropy(head(disc_model.embed(x)), g).backward()
-    theta0 = {n: p.detach().clone() for n, p in model.named_parameters()}
     head0 = {n: p.detach().clone() for n, p in algo.global_head.named_parameters()}
     torch.manual_seed(11)
-    algo.train_step(TASKS)
+    out = algo.train_step(TASKS)
+    assert out["supervised_loss"] > 0
     for (n, p), pm, pd in zip(model.named_parameters(), meta_model.parameters(), disc_model.parameters()):
-        disc = theta0[n] - disc_lr * pd.grad if pd.grad is not None else theta0[n]
-        torch.testing.assert_close(p.detach(), beta * pm.detach() + (1 - beta) * disc, rtol=1e-9, atol=1e-11)
+        step = _first_step(pd.grad, disc_lr, disc_optimizer) if pd.grad is not None and not n.startswith("head.") else 0
+        torch.testing.assert_close(p.detach(), pm.detach() - (1 - beta) * step, rtol=1e-9, atol=1e-11)
     for (n, p), ph in zip(algo.global_head.named_parameters(), head.parameters()):
-        torch.testing.assert_close(p.detach(), beta * head0[n] + (1 - beta) * (head0[n] - disc_lr * ph.grad), rtol=1e-9, atol=1e-11)
+        torch.testing.assert_close(p.detach(), head0[n] - (1 - beta) * _first_step(ph.grad, disc_lr, disc_optimizer),
+                                   rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize("meta", ["maml", "reptile"])
+def test_mtl_with_beta_one_is_exactly_its_parent(meta):
+    """The meta part takes the parent's full step: no supervised weight leaves the parent's trajectory unchanged."""
+    hp = dict(inner_lr=0.1, inner_steps=2)
+    algo = algorithms.create(f"mtl_{meta}", tiny_model(), beta=1.0, train_classes=7, **hp)
+    parent = algorithms.create(meta, tiny_model(), **hp)
+    for _ in range(3):
+        torch.manual_seed(5)
+        algo.train_step(TASKS)
+        torch.manual_seed(5)
+        parent.train_step(TASKS)
+    for a, b in zip(algo.model.parameters(), parent.model.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    with pytest.raises(algorithms.BadHyperparameterError, match="beta = 0 is no meta-learning"):
+        algorithms.create(f"mtl_{meta}", tiny_model(), beta=0.0, train_classes=7)
+
+
+def test_mtl_supervised_branch_learns_as_the_transfer_baseline_does():
+    """The supervised part is an effective learner: over the same tasks its loss falls about as much as the
+    transfer baseline's pre-training loss (the same optimiser and step)."""
+    from algorithms.transfer import supervised_loss
+
+    tasks = [toy_task(s, classes=7) for s in range(6)]
+    mtl = algorithms.create("mtl_reptile", tiny_model(), train_classes=7, inner_lr=0.01, inner_steps=2, disc_lr=0.01)
+    ref = algorithms.create("transfer", tiny_model(), train_classes=7, lr=0.01)
+
+    def losses():
+        return (supervised_loss(mtl.model, mtl.global_head, tasks)[0].item(),
+                supervised_loss(ref.model, ref.global_head, tasks)[0].item())
+
+    first_m, first_t = losses()
+    for i in range(100):
+        batch = [tasks[i % 6], tasks[(i + 3) % 6]]
+        mtl.train_step(batch)
+        ref.train_step(batch)
+    last_m, last_t = losses()
+    assert last_t < first_t - 0.3  # the reference learns on these tasks
+    assert first_m - last_m > 0.5 * (first_t - last_t)  # and so does MTL's supervised branch (beta 0.5: half its steps)
 
 
 def test_transfer_trains_a_global_head_and_nn_uses_nearest_support():
