@@ -1,12 +1,16 @@
-"""Baseline++ (Chen et al. 2019, "A Closer Look at Few-shot Classification").
+"""Baseline++ (Chen et al. 2019, "A Closer Look at Few-shot Classification"), as in the
+authors' code (wyharveychen/CloserLookFewShot):
 
-Pre-training as the transfer baseline (every instance of the sampled tasks, a head
-over all meta-training classes), but the head is a cosine classifier: logits are
-``scale * cos(w_k, f(x))`` with a learned scale. A new task is solved with the body
-frozen and a new N-way cosine head fitted on the support features by SGD
-(``finetune_steps`` steps of ``finetune_lr``, momentum 0.9 as in Chen et al.), using the
-learned scale. The new head starts from the normalised support class means, so
-evaluation is deterministic (Chen et al. start from a random layer; recorded decision).
+* the classifier is ``distLinear`` (``backbone.py``): logits ``s * g_k * cos(v_k, f(x))``
+  with class-wise weight normalisation (a learned norm ``g_k`` per class, WeightNorm with
+  ``dim=0``) and a FIXED scale ``s``: 2 for up to 200 classes, 10 above;
+* pre-training as the transfer baseline (every instance of the sampled tasks, a
+  ``distLinear`` head over all meta-training classes);
+* a new task (``baselinefinetune.py``): the body frozen, a new N-way ``distLinear``
+  (nn.Linear's initialisation, so s = 2) fitted on the support features for 100 epochs
+  of mini-batches of 4 with SGD (lr 0.01, momentum 0.9, dampening 0.9, weight decay
+  1e-3 on the direction and the norms). The random initialisation and the epochs'
+  orders come from a generator seeded per episode, so evaluation is deterministic.
 """
 from __future__ import annotations
 
@@ -19,70 +23,100 @@ from torch import nn
 
 from .base import Task
 from .errors import BadHyperparameterError
-from .transfer import Transfer, TransferHparams
+from .optim import OptimHparams
+from .transfer import Transfer
+
+NORM_EPS = 1e-5  # distLinear's x / (||x|| + 1e-5)
 
 
-def cosine_logits(feats: torch.Tensor, weight: torch.Tensor, scale: torch.Tensor | float) -> torch.Tensor:
-    """``scale * cos(w_k, f)`` for every feature row and class weight ``w_k``."""
-    return scale * F.normalize(feats, dim=1) @ F.normalize(weight, dim=1).T
+def chen_scale(classes: int) -> float:
+    """distLinear's fixed scale factor: 2 up to 200 classes, 10 above (Omniglot's many classes)."""
+    return 2.0 if classes <= 200 else 10.0
 
 
-class CosineHead(nn.Module):
-    def __init__(self, features: int, classes: int, scale: float) -> None:
+def dist_logits(feats: torch.Tensor, v: torch.Tensor, g: torch.Tensor, scale: float) -> torch.Tensor:
+    """``scale * g_k * cos(v_k, f)``: distLinear on features ``[n, d]`` with directions ``v [k, d]``, norms ``g [k]``."""
+    x = feats / (feats.norm(dim=1, keepdim=True) + NORM_EPS)
+    return scale * x @ (g[:, None] * v / v.norm(dim=1, keepdim=True)).T
+
+
+def linear_init(classes: int, features: int, generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
+    """nn.Linear's default weight initialisation (kaiming uniform, a = sqrt 5: U(-1/sqrt d, 1/sqrt d)), from ``generator``."""
+    bound = features ** -0.5
+    w = (torch.rand(classes, features, generator=generator, dtype=torch.float64) * 2 - 1) * bound
+    return w.to(like.device, like.dtype)
+
+
+class DistLinear(nn.Module):
+    """Chen et al.'s cosine classifier with class-wise weight normalisation and a fixed scale."""
+
+    def __init__(self, features: int, classes: int) -> None:
         super().__init__()
-        self.weight = nn.Parameter(torch.empty(classes, features))
-        nn.init.kaiming_uniform_(self.weight, a=5 ** 0.5)  # nn.Linear's initialisation
-        self.scale = nn.Parameter(torch.tensor(float(scale)))
+        w = torch.empty(classes, features)
+        nn.init.kaiming_uniform_(w, a=5 ** 0.5)  # nn.Linear's initialisation, as distLinear's nn.Linear
+        self.weight_v = nn.Parameter(w)
+        self.weight_g = nn.Parameter(w.norm(dim=1))  # WeightNorm starts at the weight's own norm
+        self.scale = chen_scale(classes)
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return cosine_logits(feats, self.weight, self.scale)
+        return dist_logits(feats, self.weight_v, self.weight_g, self.scale)
 
 
 @dataclass
-class BaselinePPHparams(TransferHparams):
-    scale_init: float = 10.0
+class BaselinePPHparams(OptimHparams):
     finetune_lr: float = 0.01
-    finetune_steps: int = 100
+    finetune_epochs: int = 100
+    finetune_batch: int = 4
+    finetune_momentum: float = 0.9
+    finetune_dampening: float = 0.9
+    finetune_weight_decay: float = 1e-3
 
     SEARCH_SPACE: ClassVar[dict[str, tuple]] = {
-        "lr": ("log", 1e-4, 1e-2), "finetune_lr": ("log", 1e-3, 1.0), "finetune_steps": ("int", 10, 100),
+        "lr": ("log", 1e-4, 1e-2), "finetune_lr": ("log", 1e-3, 1.0), "finetune_epochs": ("int", 10, 100),
     }
 
     def validate(self) -> None:
         super().validate()
-        if not self.scale_init > 0:
-            raise BadHyperparameterError(f"scale_init must be > 0, got {self.scale_init}")
+        if not self.finetune_lr > 0 or self.finetune_epochs < 0 or self.finetune_batch < 1:
+            raise BadHyperparameterError("baseline_pp needs finetune_lr > 0, finetune_epochs >= 0, finetune_batch >= 1")
+        if self.finetune_momentum < 0 or not 0 <= self.finetune_dampening <= 1 or self.finetune_weight_decay < 0:
+            raise BadHyperparameterError("finetune_momentum >= 0, finetune_dampening in [0, 1], finetune_weight_decay >= 0")
 
 
-def fit_cosine_head(feats: torch.Tensor, labels: torch.Tensor, ways: int, scale: float, lr: float, steps: int) -> torch.Tensor:
-    """SGD (momentum 0.9) on an N-way cosine head over fixed features, from the class means."""
-    means = torch.zeros(ways, feats.shape[1], dtype=feats.dtype, device=feats.device)
-    means.index_add_(0, labels, F.normalize(feats, dim=1))
-    w = means.clone().requires_grad_(True)
-    opt = torch.optim.SGD([w], lr=lr, momentum=0.9)
+def fit_dist_head(feats: torch.Tensor, labels: torch.Tensor, ways: int, hp: BaselinePPHparams,
+                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """``baselinefinetune.py``: a new distLinear fitted by mini-batch SGD on fixed features; returns (v, g)."""
+    v = linear_init(ways, feats.shape[1], generator, feats).requires_grad_(True)
+    g = v.detach().norm(dim=1).requires_grad_(True)
+    opt = torch.optim.SGD([v, g], lr=hp.finetune_lr, momentum=hp.finetune_momentum, dampening=hp.finetune_dampening,
+                          weight_decay=hp.finetune_weight_decay)
+    n = len(labels)
     with torch.enable_grad():
-        for _ in range(steps):
-            opt.zero_grad()
-            F.cross_entropy(cosine_logits(feats, w, scale), labels).backward()
-            opt.step()
-    return w.detach()
+        for _ in range(hp.finetune_epochs):
+            order = torch.randperm(n, generator=generator).to(feats.device)
+            for i in range(0, n, hp.finetune_batch):
+                idx = order[i: i + hp.finetune_batch]
+                opt.zero_grad()
+                F.cross_entropy(dist_logits(feats[idx], v, g, chen_scale(ways)), labels[idx]).backward()
+                opt.step()
+    return v.detach(), g.detach()
 
 
 class BaselinePP(Transfer):
-    """Transfer learning with a cosine-similarity classifier (learned scale)."""
+    """Transfer learning with Chen et al.'s distLinear classifier, in pre-training and at test."""
 
     Hparams = BaselinePPHparams
+    test_seed: ClassVar[int] = 0  # the per-episode generator's seed (deterministic evaluation)
 
     def _global_head(self, features: int, classes: int) -> nn.Module:
-        return CosineHead(features, classes, self.hparams.scale_init)
+        return DistLinear(features, classes)
 
     def metrics(self) -> dict[str, float]:
-        return {"cosine_scale": self.global_head.scale.item()}
+        return {"class_norm_mean": self.global_head.weight_g.detach().mean().item()}
 
     @torch.no_grad()
     def query_logits(self, task: Task) -> torch.Tensor:
         ways = int(task.support_y.max()) + 1
-        fs, fq = self.model.embed(task.support_x), self.model.embed(task.query_x)
-        scale = self.global_head.scale.item()
-        w = fit_cosine_head(fs, task.support_y, ways, scale, self.hparams.finetune_lr, self.hparams.finetune_steps)
-        return cosine_logits(fq, w, scale)
+        fs, fq = self.embed_task(task)
+        v, g = fit_dist_head(fs, task.support_y, ways, self.hparams, torch.Generator().manual_seed(self.test_seed))
+        return dist_logits(fq, v, g, chen_scale(ways))

@@ -91,7 +91,7 @@ class Transfer(EpisodicAlgorithm):
     @torch.no_grad()
     def query_logits(self, task: Task) -> torch.Tensor:
         ways = int(task.support_y.max()) + 1
-        fs, fq = self.model.embed(task.support_x), self.model.embed(task.query_x)
+        fs, fq = self.embed_task(task)
         w, b = fit_head(fs, task.support_y, ways, self.hparams.finetune_lr, self.hparams.finetune_steps)
         return fq @ w.T + b
 
@@ -112,7 +112,7 @@ class NearestNeighbour(Transfer):
     @torch.no_grad()
     def query_logits(self, task: Task) -> torch.Tensor:
         ways = int(task.support_y.max()) + 1
-        fs, fq = self.model.embed(task.support_x), self.model.embed(task.query_x)
+        fs, fq = self.embed_task(task)
         d = torch.cdist(fq, fs) ** 2  # [query, support]
         # d's dtype, not the features': under autocast cdist runs in fp32 while the features are bf16/fp16
         logits = torch.full((len(fq), ways), float("-inf"), dtype=d.dtype, device=fq.device)
@@ -138,6 +138,8 @@ class Finetune(EpisodicAlgorithm):
 
     Hparams = FinetuneHparams
     trains = False
+    bn_modes = ("transductive",)
+    bn_note = "it trains nothing, so it collects no running statistics"
 
     def __init__(self, model, hparams: FinetuneHparams, train_classes: int | None = None) -> None:
         super().__init__(model, hparams, train_classes)

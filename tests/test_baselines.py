@@ -8,7 +8,6 @@ import torch.nn.functional as F
 from torch.func import functional_call
 
 import algorithms
-from algorithms.baseline_pp import cosine_logits
 from algorithms.linear_probe import probe_logits
 from algorithms.matching import matching_log_probs
 
@@ -146,26 +145,65 @@ def test_matching_net_trains_on_episodes_and_ignores_the_head():
     assert algo.query_logits(TASKS[0]).shape == (6, 3)
 
 
-def test_baseline_pp_cosine_head_logits_equal_scale_times_cosine():
-    model = tiny_model()
-    algo = algorithms.create("baseline_pp", model, train_classes=7, scale_init=4.0)
-    feats = model.embed(TASKS[0].support_x)
-    w, s = algo.global_head.weight, algo.global_head.scale
-    logits = algo.global_head(feats)
-    for i in range(len(feats)):
-        for k in range(7):
-            cos = feats[i] @ w[k] / (feats[i].norm() * w[k].norm())
-            assert logits[i, k].item() == pytest.approx(4.0 * cos.item(), rel=1e-10)
-    assert s.item() == 4.0 and s.requires_grad  # the scale is learned
+def _weight_normed_linear(weight):
+    """torch's own WeightNorm (dim=0) on an nn.Linear without bias: CloserLookFewShot's distLinear.L."""
+    lin = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False).double()
+    with torch.no_grad():
+        lin.weight.copy_(weight)
+    return torch.nn.utils.parametrizations.weight_norm(lin, "weight", dim=0)
+
+
+def _chen_scores(lin, feats, classes):
+    x = feats / (torch.norm(feats, p=2, dim=1).unsqueeze(1) + 0.00001)
+    return (2 if classes <= 200 else 10) * lin(x)
+
+
+def test_baseline_pp_pretraining_head_is_chens_distlinear():
+    """Fixed scale (2 up to 200 classes, 10 above), class-wise WeightNorm, against torch's weight_norm."""
+    for classes, scale in ((7, 2.0), (250, 10.0)):
+        model = tiny_model()
+        algo = algorithms.create("baseline_pp", model, train_classes=classes)
+        head = algo.global_head
+        assert head.scale == scale and not isinstance(head.scale, torch.Tensor)  # fixed, not learned
+        feats = model.embed(TASKS[0].support_x)
+        lin = _weight_normed_linear(head.weight_v.detach())
+        torch.testing.assert_close(head(feats), _chen_scores(lin, feats, classes))
     algo.train_step(TASKS)
-    assert s.grad is not None and s.item() != 4.0
-    assert "cosine_scale" in algo.metrics()
-    torch.testing.assert_close(cosine_logits(feats, w, 2.0), 2.0 * F.normalize(feats, dim=1) @ F.normalize(w, dim=1).T)
+    assert head.weight_g.grad is not None and head.weight_v.grad is not None  # the class norms are learned
+    assert "class_norm_mean" in algo.metrics()
 
 
-def test_baseline_pp_fits_a_new_cosine_head_with_the_body_frozen():
+def test_baseline_pp_test_head_is_chens_baselinefinetune():
+    """A new distLinear from nn.Linear's initialisation, 100 epochs of batch 4, SGD lr 0.01, momentum 0.9,
+    dampening 0.9, weight decay 1e-3 (baselinefinetune.py), written out with torch's WeightNorm and SGD."""
+    from algorithms.baseline_pp import linear_init
+
     model = tiny_model()
-    algo = algorithms.create("baseline_pp", model, train_classes=7, finetune_steps=200, finetune_lr=0.5)
+    algo = algorithms.create("baseline_pp", model, train_classes=7)
+    t = toy_task(0)
+    model.eval()
+    with torch.no_grad():
+        fs, fq = model.embed(t.support_x), model.embed(t.query_x)
+    g = torch.Generator().manual_seed(algo.test_seed)
+    ways = int(t.support_y.max()) + 1
+    lin = _weight_normed_linear(linear_init(ways, fs.shape[1], g, fs))
+    opt = torch.optim.SGD(lin.parameters(), lr=0.01, momentum=0.9, dampening=0.9, weight_decay=0.001)
+    for _ in range(100):
+        order = torch.randperm(len(fs), generator=g)
+        for i in range(0, len(fs), 4):
+            idx = order[i: i + 4]
+            opt.zero_grad()
+            F.cross_entropy(_chen_scores(lin, fs[idx], ways), t.support_y[idx]).backward()
+            opt.step()
+    with torch.no_grad():
+        expected = _chen_scores(lin, fq, ways)
+    torch.testing.assert_close(algo.query_logits(t), expected)
+    torch.testing.assert_close(algo.query_logits(t), expected)  # deterministic: the same episode scores the same
+
+
+def test_baseline_pp_fits_a_new_head_with_the_body_frozen():
+    model = tiny_model()
+    algo = algorithms.create("baseline_pp", model, train_classes=7, finetune_epochs=300, finetune_lr=0.5)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     t = TASKS[0]
     # the support set itself is classified correctly by its own fitted head

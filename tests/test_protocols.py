@@ -57,7 +57,7 @@ def test_standard_paper_profile_trains_on_the_whole_training_set():
     assert build_plan("standard", "quick", Overrides(seeds=[0]))[0].val_fraction == 0.1
 
 
-NOT_BUILT = {"matchingnet"}  # reported by a paper, not yet an algorithm here (issue 15)
+NOT_BUILT = {"matching_net_fce"}  # reported by a paper, not an algorithm here (matching_net has no full-context embeddings)
 
 
 def test_every_reference_row_maps_to_the_algorithm_whose_protocol_produced_it():
@@ -84,3 +84,81 @@ def test_list_protocol_shows_every_profile_with_its_deviations(suite, profile, c
 def test_list_protocol_of_an_unknown_profile_is_one_line(capsys):
     assert main(["list", "--protocol", "huge"]) == 2
     assert "unknown profile 'huge'" in capsys.readouterr().err
+
+
+def _undeclared(profile):
+    """Resolved values of a profile that differ from their source (sources.py) with no deviation covering them."""
+    from benchmark.suites.deviations import for_profile
+    from benchmark.suites.sources import resolve, sources_for
+
+    devs = for_profile("fewshot", profile)
+    out = []
+    for spec in build_plan("fewshot", profile, Overrides(seeds=[0])):
+        for element, (value, cite) in sources_for(spec.dataset, spec.algorithm, spec.ways, spec.shots).items():
+            got = resolve(spec, element)
+            if got != value and not any(element in d.covers and (not d.algorithms or spec.algorithm in d.algorithms)
+                                        for d in devs):
+                out.append(f"{spec.algorithm} {spec.setting} {element}: {got!r}, source {value!r} ({cite})")
+    return out
+
+
+@pytest.mark.parametrize("profile", list(SUITES["fewshot"].profiles))
+def test_every_value_that_differs_from_its_source_is_declared(profile):
+    assert _undeclared(profile) == []
+
+
+def test_an_undeclared_difference_from_a_source_fails_the_check(monkeypatch):
+    """The check is live: drop the budget declaration of omniglot-alphabets and MAML's 60,000 iterations show up."""
+    from benchmark.suites import deviations
+
+    kept = [d for d in deviations.DEVIATIONS[("fewshot", "omniglot-alphabets")] if "meta_iterations" not in d.covers]
+    monkeypatch.setitem(deviations.DEVIATIONS, ("fewshot", "omniglot-alphabets"), kept)
+    missing = _undeclared("omniglot-alphabets")
+    assert any(m.startswith("maml 5-way 1-shot meta_iterations: 2000, source 60000") for m in missing)
+
+
+def test_fixed_protocol_values():
+    """The must-fix items of the fairness audit: Reptile's 5-shot command at 5 shots, Meta-SGD's one step, the
+    quick profile's three MAML test steps, MTL's supervised Adam."""
+    r5 = _spec("omniglot-alphabets", "reptile", 5, 5)
+    assert (r5.hparams.train_shots, r5.hparams.inner_batch, r5.hparams.inner_steps, r5.hparams.inner_lr, r5.hparams.lr,
+            r5.hparams.test_inner_batch, r5.hparams.test_inner_steps) == (10, 10, 5, 0.0015, 0.7, 6, 100)
+    assert (r5.meta_batch, r5.meta_iterations) == (8, 2000)  # the profile's one budget
+    for profile, ways, shots in (("omniglot", 5, 1), ("omniglot", 20, 5), ("mini-imagenet", 5, 1), ("omniglot-alphabets", 5, 1)):
+        hp = _spec(profile, "metasgd", ways, shots).hparams
+        assert (hp.inner_steps, hp.test_inner_steps) == (1, 1)
+    assert _spec("quick", "maml", 5, 1).hparams.test_inner_steps == 3
+    mtl = _spec("omniglot-alphabets", "mtl_reptile", 5, 1).hparams
+    assert (mtl.disc_optimizer, mtl.disc_lr) == ("adam", 1e-3)
+    assert _spec("mtl-paper", "reptile", 35, 100).hparams.inner_steps == 8  # the miniImageNet 5-shot command
+
+
+def test_reference_numbers_attach_to_the_runs_that_match_their_protocol():
+    """MAML's and Reptile's Omniglot numbers are of the strided net and of batch statistics at test (Reptile's are
+    'Reptile + Transduction'); Snell et al.'s of running statistics; the Matching-nets row is the FCE variant."""
+    look = references.lookup
+    assert look("fewshot", "omniglot", "conv4-64-strided", "maml", "accuracy", "5-way 1-shot", "transductive").value == 98.7
+    assert look("fewshot", "omniglot", "conv4-64-strided", "maml", "accuracy", "5-way 1-shot", "inductive") is None
+    assert look("fewshot", "omniglot", "conv4-64", "maml", "accuracy", "5-way 1-shot", "transductive") is None
+    reptile = look("fewshot", "omniglot", "conv4-64-strided", "reptile", "accuracy", "5-way 1-shot", "transductive")
+    assert reptile.value == 97.68 and "Transduction" in reptile.source
+    assert look("fewshot", "omniglot", "conv4-64", "protonet", "accuracy", "5-way 1-shot", "inductive").value == 98.8
+    assert look("fewshot", "omniglot", "conv4-64", "protonet", "accuracy", "5-way 1-shot", "transductive") is None
+    assert look("fewshot", "mini-imagenet", "conv4-32", "matching_net", "accuracy", "5-way 1-shot", "transductive") is None
+    mltp = look("standard", "cifar10", "cnet1", "mltp", "top1")
+    assert mltp.value == 82.4 and "poster" in mltp.source
+
+
+def test_a_table_of_earlier_protocol_runs_says_so_and_a_current_one_lists_its_deviations():
+    import pandas as pd
+
+    from benchmark.report.leaderboard import _protocol_lines
+
+    rows = pd.DataFrame({"algorithm": ["protonet", "maml"], "protocol": [2, 2]})
+    now = _protocol_lines("fewshot", "omniglot-alphabets", rows)[0]
+    assert now.startswith("Protocol: v2; ") and "[!] test-time information rule" in now and "[!] budget" in now
+    old = _protocol_lines("fewshot", "omniglot-alphabets", rows.assign(protocol=[1, 2]))[0]
+    assert "measured under protocol v1" in old and "normalised the support set together with the queries" in old
+    assert "[!] budget" not in old  # the current declarations do not describe those runs
+    assert _protocol_lines("fewshot", "omniglot-alphabets", rows.drop(columns="protocol"))[0].startswith(
+        "Protocol: measured under protocol v1")  # raw results written before protocol versions

@@ -458,10 +458,11 @@ def cmd_evaluate(args) -> int:
     if args.algorithm and not args.experiment:
         return fail("--algorithm selects runs of --experiment; with --run name the runs themselves")
     data_root = os.path.abspath(os.path.expanduser(args.data_root)) if args.data_root else None
-    changes = Changes(args.dataset, data_root, args.ways, args.shots, args.queries, args.test_episodes, args.episodes_file)
     import datasets
 
     try:
+        changes = Changes(args.dataset, data_root, args.ways, args.shots, args.queries, args.test_episodes, args.episodes_file,
+                          _set_values(args.set) or None)
         src = Tracker(args.tracking_uri, args.experiment or "standard")
         ids = _sources(src, args)
         suite = source_spec(src, ids[0]).suite

@@ -147,6 +147,8 @@ def _evaluate_flags(e: argparse.ArgumentParser) -> None:
     e.add_argument("--queries", type=nonneg_int, help="few-shot: queries per class")
     e.add_argument("--test-episodes", type=nonneg_int, help="few-shot: fixed test episodes")
     e.add_argument("--episodes-file", help="few-shot: the exact episodes of a manifest (`episodes export`)")
+    e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a test-time hyperparameter of the source's algorithm, e.g. --set joint_batch=true or test_inner_steps=5")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
 
 

@@ -79,6 +79,12 @@ def validate(o: Overrides, suite: Suite) -> None:
     if o.bn_eval and o.bn_eval not in suite.bn_modes:
         raise PlanError(f"--bn-eval {o.bn_eval} is not a mode of the {suite.name} suite; "
                         + (f"valid: {', '.join(suite.bn_modes)}" if suite.bn_modes else "it applies to the few-shot suite only"))
+    for a in o.algorithms or [] if o.bn_eval else []:
+        cls = algorithms.get_class(a)
+        modes = getattr(cls, "bn_modes", suite.bn_modes)
+        if o.bn_eval not in modes:
+            why = f" ({cls.bn_note})" if getattr(cls, "bn_note", "") else ""
+            raise PlanError(f"--bn-eval {o.bn_eval}: {a} cannot honour it{why}; valid for {a}: {', '.join(modes)}")
     if o.ways and min(o.ways) < 2:
         raise PlanError(f"--ways must be >= 2, got {o.ways}")
     if o.shots and min(o.shots) < 1:

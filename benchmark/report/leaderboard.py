@@ -41,7 +41,7 @@ def _tuned(g: pd.DataFrame) -> bool:
 
 def _paper(suite: str, row: pd.Series, algorithm: str):
     ds = references.paper_dataset(row["dataset"], row["paper_dataset"] or None)
-    return get_suite(suite).reference(ds, row["model"], algorithm, row["setting"])
+    return get_suite(suite).reference(ds, row["model"], algorithm, row["setting"], bn_eval=row.get("bn_eval") or "")
 
 
 def _matrix(runs: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame | None:
@@ -88,6 +88,7 @@ def _row(suite: str, key: tuple, a: pd.DataFrame, base_time: float, base_paper, 
         "scale_note": a.scale_note.iloc[0], "first_run": pd.to_datetime(a.start_time.min(), unit="ms").strftime("%Y-%m-%d"),
         "plateau": plateau.summary(list(a.val_tail_gain)) if "val_tail_gain" in a else "-",
         "tail_gain_max": a.val_tail_gain.max() if "val_tail_gain" in a else math.nan,
+        "protocol": int(a.protocol.min()) if "protocol" in a else 1,  # the suite's protocol version of the oldest run
     }
 
 
@@ -158,15 +159,31 @@ def _deviations(suite: str, profile: str, algorithms: set[str]) -> str:
     return "; ".join(out)
 
 
+def _protocol_lines(suite: str, profile: str, g: pd.DataFrame) -> list[str]:
+    """The runs' protocol: the profile's declared deviations, or, for runs of an earlier protocol version, what they
+    did differently (they are not the comparison `list --protocol` describes now)."""
+    s = get_suite(suite)
+    versions = sorted({int(v) for v in g.protocol}) if "protocol" in g else [1]
+    old = [v for v in versions if v < s.protocol_version]
+    if old:
+        return [f"Protocol: measured under {'; '.join(s.protocol_history.get(v, f'protocol v{v}') for v in old)}. Not the "
+                f"protocol v{s.protocol_version} that `python -m benchmark list --protocol {profile} --suite {suite}` "
+                "describes now.", ""]
+    if devs := _deviations(suite, profile, set(g.algorithm)):
+        return [f"Protocol: v{s.protocol_version}; {devs} (`python -m benchmark list --protocol {profile} --suite {suite}`).", ""]
+    return []
+
+
 def _group_md(g: pd.DataFrame, suite: str, baseline: str) -> list[str]:
     style = get_suite(suite).style
     d = dict(zip(GROUP, g[GROUP].iloc[0])) | {"paper_dataset": g.paper_dataset.iloc[0]}
-    tuned = "tuned hyperparameters" if _tuned(g) else "the papers' hyperparameters"
+    s = get_suite(suite)
+    tuned = ("tuned hyperparameters" if _tuned(g) else "one budget for every algorithm" if d["profile"] in s.comparative_profiles
+             else "the papers' hyperparameters")
     lines = [f"## {_title(d)} ({d['scale']} scale, profile {d['profile']}, {tuned})", ""]
     if note := _scale_note(list(g.scale_note)):
         lines += [f"Scale: {note}.", ""]
-    if devs := _deviations(suite, d["profile"], set(g.algorithm)):
-        lines += [f"Protocol: {devs} (`python -m benchmark list --protocol {d['profile']} --suite {suite}`).", ""]
+    lines += _protocol_lines(suite, d["profile"], g)
     seeds = sorted({int(x) for ss in g.seeds for x in ss.split()})
     lines += [f"Provenance: seeds {' '.join(map(str, seeds))}; commit(s) {' '.join(sorted(set(' '.join(g.commits).split())))}; "
               f"first run {g.first_run.min()}; hardware {'; '.join(sorted(set(g.hardware)))}.", ""]

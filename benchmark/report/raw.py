@@ -39,7 +39,7 @@ def _run_row(suite, r) -> dict:
         "run_id": r.info.run_id, "suite": suite.name, "status": r.info.status, "start_time": r.info.start_time,
         "config_key": t.get("config_key", r.info.run_id), "dataset": t.get("dataset"), "source": _source(t),
         "model": t.get("model"), "algorithm": t.get("algorithm"), "seed": int(t.get("seed", 0)),
-        "setting": t.get("setting", ""), "bn_eval": p.get("bn_eval") or "".join(suite.bn_modes[:1]), "profile": t.get("profile"), "scale": t.get("scale"),
+        "setting": t.get("setting", ""), "protocol": int(t.get("protocol", 1)), "bn_eval": p.get("bn_eval") or "".join(suite.bn_modes[:1]), "profile": t.get("profile"), "scale": t.get("scale"),
         "scale_note": t.get("scale_note", ""), "commit": _short_commit(t.get("git_commit", "?")),
         "hardware": (t.get("hardware.gpu") or t.get("hardware.cpu", "?"))  # threads change results: shown, never mixed silently
         + (f", {t['hardware.torch_threads']} threads" if t.get("hardware.torch_threads") else ""),
@@ -174,6 +174,8 @@ def read(folder: str | Path, suite: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs = pd.read_csv(pr, keep_default_na=False, na_values=[""], dtype={"setting": str, "source": str, "scale_note": str,
                                                                        "paper_dataset": str, "episodes_fingerprint": str,
                                                                        "bn_eval": str})
+    if "protocol" not in runs:  # raw results written before the suites had protocol versions: version 1
+        runs["protocol"] = 1
     if "bn_eval" not in runs:  # raw results written before --bn-eval: the suite's one mode then
         runs["bn_eval"] = "".join(get_suite(suite).bn_modes[:1])
     for c in ("setting", "source", "scale_note", "paper_dataset", "episodes_fingerprint", "bn_eval"):

@@ -21,6 +21,7 @@ class Reference:
     value: float
     spread: float | None
     spread_kind: str
+    bn_eval: str = ""  # few-shot: the batch-norm rule at test that produced the number ("" : not stated / not applicable)
 
 
 @lru_cache(maxsize=1)
@@ -33,7 +34,7 @@ def load() -> tuple[Reference, ...]:
                     source=r["source"], suite=r["suite"], dataset=r["dataset"], model=r["model"],
                     algorithm=r["algorithm"], setting=r["setting"], metric=r["metric"],
                     value=float(r["value"]), spread=float(r["spread"]) if r["spread"] else None,
-                    spread_kind=r["spread_kind"],
+                    spread_kind=r["spread_kind"], bn_eval=r.get("bn_eval") or "",
                 )
             )
     return tuple(rows)
@@ -52,12 +53,15 @@ def paper_dataset(dataset: str, folder_holds: str | None = None) -> str | None:
     return dataset if any(r.dataset == dataset for r in load()) else None
 
 
-def lookup(suite: str, dataset: str | None, model: str, algorithm: str, metric: str = "top1", setting: str = "") -> Reference | None:
-    """The paper's value for this cell, or None when no paper reports it."""
+def lookup(suite: str, dataset: str | None, model: str, algorithm: str, metric: str = "top1", setting: str = "",
+           bn_eval: str = "") -> Reference | None:
+    """The paper's value for this cell, or None when no paper reports it. A number produced under a stated
+    batch-norm rule at test (``bn_eval``) is the paper value of runs under that rule only."""
     if dataset is None:
         return None
     models = {model, _MODEL_ALIASES.get(model, model), "paper"}  # "paper": the paper's own backbone
     for r in load():
-        if (r.suite, r.dataset, r.algorithm, r.metric, r.setting) == (suite, dataset, algorithm, metric, setting) and r.model in models:
+        if (r.suite, r.dataset, r.algorithm, r.metric, r.setting) == (suite, dataset, algorithm, metric, setting) and \
+                r.model in models and r.bn_eval in ("", bn_eval):
             return r
     return None

@@ -36,6 +36,7 @@ class Changes:
     queries: int | None = None
     test_episodes: int | None = None
     episodes_file: str | None = None
+    hparams: dict | None = None  # test-time hyperparameters (--set), e.g. joint_batch, test_inner_steps, finetune_lr
 
 
 FEWSHOT_ONLY = ("ways", "shots", "queries", "test_episodes", "episodes_file")
@@ -59,8 +60,17 @@ def target_spec(src: RunSpec, c: Changes) -> RunSpec:
     given = [f for f in FEWSHOT_ONLY if getattr(c, f) is not None]
     if given and suite.consumes != "episodes":
         raise ValueError(f"the source is a {src.suite}-suite run: --{given[0].replace('_', '-')} applies to few-shot runs only")
-    changes = {k: v for k, v in dataclasses.asdict(c).items() if v is not None and k != "episodes_file"}
+    changes = {k: v for k, v in dataclasses.asdict(c).items() if v is not None and k not in ("episodes_file", "hparams")}
     spec = dataclasses.replace(src, **changes, val_episodes=0)
+    if c.hparams:
+        known = src.hparams_dict()
+        unknown = sorted(set(c.hparams) - set(known))
+        if unknown:
+            raise ValueError(f"--set {unknown[0]}: {src.algorithm} has no such hyperparameter; valid: {', '.join(sorted(known))}")
+        try:
+            spec = dataclasses.replace(spec, hparams=algorithms.make_hparams(src.algorithm, **{**known, **c.hparams}))
+        except algorithms.BadHyperparameterError as e:
+            raise ValueError(str(e)) from None
     if c.episodes_file:
         m = manifest.read(c.episodes_file)
         spec = dataclasses.replace(spec, dataset=c.dataset or m["dataset"], ways=m["ways"], shots=m["shots"],
@@ -101,6 +111,8 @@ def evaluate_run(src_tracker, eval_tracker, run_id: str, which: str, c: Changes,
         metrics = suite.score(spec, data, algo, device)
     key = hashlib.sha256(f"{run_id}|{which}|{spec.key()}".encode()).hexdigest()[:16]
     note = f"{which} weights of run {run_id[:8]} (trained on {src.dataset} {src.setting}".rstrip() + f"), evaluated on {spec.dataset}"
+    if c.hparams:
+        note += " with " + ", ".join(f"{k}={v}" for k, v in sorted(c.hparams.items()))
     scale = src.scale if (spec.dataset, spec.data_root) == (src.dataset, src.data_root) else "cross-domain"
     spec = dataclasses.replace(spec, scale=scale, scale_note="; ".join(x for x in (src.scale_note, note) if x))
     tags = run_tags(spec, device, {"source_run_id": run_id, "weights": which, "evaluation": "1", **process_tags()})

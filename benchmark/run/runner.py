@@ -77,6 +77,7 @@ def run_tags(spec: RunSpec, device: torch.device, extra: dict[str, str] | None =
         "suite": spec.suite, "profile": spec.profile, "scale": spec.scale, "scale_note": spec.scale_note,
         "dataset": spec.dataset, "model": spec.model, "algorithm": spec.algorithm, "seed": str(spec.seed),
         "setting": spec.setting, "config_key": spec.key(), "git_commit": provenance.git_commit(),
+        "protocol": str(get_suite(spec.suite).protocol_version),
         **provenance.hardware(device), **process_tags(), **(extra or {}),
     }
 

@@ -73,6 +73,12 @@ class Suite(ABC):
     notes: ClassVar[ScaleNotes]
     bn_modes: ClassVar[tuple[str, ...]] = ()  # --bn-eval choices; the first is the default
     reduced_profiles: ClassVar[tuple[str, ...]] = ()  # named reduced-scale profiles: their runs are labelled "reduced"
+    # profiles that give every algorithm one budget (their tables say so instead of "the papers' hyperparameters")
+    comparative_profiles: ClassVar[tuple[str, ...]] = ()
+    # the suite's protocol version, recorded with every run (tag ``protocol``; runs without it are version 1);
+    # ``protocol_history[v]`` says what runs of an earlier version v did differently
+    protocol_version: ClassVar[int] = 1
+    protocol_history: ClassVar[dict[int, str]] = {}
 
     # -- plan ---------------------------------------------------------------------
     def cost(self, spec) -> float:
@@ -163,8 +169,9 @@ class Suite(ABC):
         return []
 
     def reference(self, paper_dataset: str | None, model: str, algorithm: str, setting: str = "",
-                  metric: str | None = None) -> references.Reference | None:
-        return references.lookup(self.name, paper_dataset, model, algorithm, metric or self.style.reference_metric, setting)
+                  metric: str | None = None, bn_eval: str = "") -> references.Reference | None:
+        mode = bn_eval or "".join(self.bn_modes[:1])  # runs before --bn-eval ran the suite's one (first) mode
+        return references.lookup(self.name, paper_dataset, model, algorithm, metric or self.style.reference_metric, setting, mode)
 
     @abstractmethod
     def score(self, spec, data: Any, algorithm: Any, device: torch.device) -> dict[str, Any]:

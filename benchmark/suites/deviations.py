@@ -14,27 +14,67 @@ class Deviation:
     source: str
     why: str
     decided: bool = False  # a choice where the sources are silent or disagree, not a deviation
+    covers: tuple[str, ...] = ()  # the source elements (sources.py) whose resolved values this declares
 
 
 ALL: tuple[str, ...] = ()
-BN = Deviation("batch norm at test", ("transfer", "nearest_neighbour", "protonet", "matching_net", "baseline_pp", "linear_probe"),
-               "running statistics from (pre-)training", "Snell et al. 2017 code; Chen et al. 2019; Tian et al. 2020",
-               "by default every algorithm uses batch statistics of the support / query batch (MAML's convention; Conv-4 "
-               "keeps no running statistics) so all are evaluated alike; --bn-eval inductive runs every algorithm with "
-               "running statistics (the table header names the mode)")
-NEW_BASELINES = [
-    Deviation("test-time head", ("baseline_pp",), "a new random layer; SGD momentum 0.9, lr 0.01, 100 iterations of "
-              "batch 4, weight decay 0.001", "Chen et al. 2019 code (baseline_finetune)",
-              "starts from the normalised support class means, full-batch SGD momentum 0.9, lr 0.01, 100 steps, no weight "
-              "decay, the learned scale: deterministic evaluation"),
-    Deviation("embeddings", ("matching_net",), "full-context embeddings (bidirectional LSTM, attention LSTM)",
-              "Vinyals et al. 2016 Sec. 2.1.2", "none (the issue's option); cosine attention scaled by 10 (scale, tunable)"),
-    Deviation("meta-learner values", ("anil", "metasgd"), "MAML's", "Raghu et al. 2020; Li et al. 2017",
-              "MAML's protocol of the profile; Meta-SGD's rates start at MAML's inner_lr", decided=True),
-]
-MTL_VALUES = Deviation("MTL beta, alpha_d, meta-learner values", ("mtl_maml", "mtl_reptile"), "not given",
-                       "Eshratifar et al. (seed 003)", "beta 0.5, disc_lr 0.01, sum over tasks averaged like the meta-learner, "
-                       "SGD for the supervised step; the meta-learner's own protocol for everything else", decided=True)
+MAML_FAMILY = ("maml", "fomaml", "anil", "metasgd", "mtl_maml")
+REPTILE = ("reptile", "mtl_reptile")
+TRANSFER = ("transfer", "nearest_neighbour", "baseline_pp", "linear_probe")
+
+# -- the test-time information rule: the same for every algorithm (issue 26) -------------------------------------
+RULE = Deviation(
+    "test-time information rule (batch norm)", ALL,
+    "each paper its own: MAML batch statistics of the query batch; Snell et al. one support + query batch in training, "
+    "running statistics at test; Reptile the support set with each query; Chen et al. and Tian et al. running statistics",
+    "Finn et al. code; Snell et al. code (few_shot.py, model.eval); openai/supervised-reptile reptile.py; Chen et al. 2019; "
+    "Tian et al. 2020",
+    "one rule for every algorithm: --bn-eval transductive (default) normalises the support set as one batch and the queries "
+    "as another, never mixed; --bn-eval inductive uses running statistics from meta-training for every algorithm "
+    "(joint_batch=true, Snell et al.'s single batch, only where a profile or --set declares it)", covers=("joint_batch",))
+REPTILE_TEST = Deviation(
+    "test inner loop", REPTILE, "non-transductive: each query predicted with the support set (the README's commands)",
+    "openai/supervised-reptile reptile.py (_test_predictions)", "the suite's rule: the queries as one batch after adapting to "
+    "the support set (the authors' --transductive evaluation)")
+REPTILE_EPISODES = Deviation(
+    "test episodes", REPTILE, "1 query per class, 10,000 episodes", "openai/supervised-reptile eval.py",
+    "the table's fixed episodes shared by every algorithm (15 queries per class; 200 in quick with 5)",
+    covers=("queries", "test_episodes"))
+PROTONET_EPISODES = Deviation("test episodes", ("protonet",), "1,000 (Omniglot)", "Snell et al. 2017 Sec. 3.1",
+                              "the table's fixed episodes shared by every algorithm", covers=("test_episodes",))
+MAML_QUERIES = Deviation(
+    "queries", MAML_FAMILY, "K queries per class (the shots) in training and at test", "cbfinn/maml data_generator.py",
+    "the shared test episodes' 15 queries per class; in training 15 (omniglot), 5 (omniglot-alphabets, quick)",
+    covers=("queries", "train_queries"))
+MAML_NET = Deviation(
+    "network", MAML_FAMILY, "strided Conv-4-64 whose last 2x2 map is averaged to 64 features", "cbfinn/maml utils.py, maml.py",
+    "the strided Conv-4 flattened (2x2x64 = 256 features), one network for every algorithm", covers=("model",))
+PROTONET_NET = Deviation("network", ("protonet",), "Conv-4-64 with max-pooling", "Snell et al. Sec. 3.1",
+                         "the profile's one network for every algorithm", covers=("model",))
+LINEAR_PROBE = Deviation(
+    "pre-training and support augmentation", ("linear_probe",), "SGD lr 0.05, momentum 0.9, weight decay 5e-4, decayed; "
+    "5 augmented copies of each support image", "rfs train_supervised.py, eval_fewshot.py (n_aug_support_samples 5)",
+    "the transfer baseline's pre-training (Adam 1e-3 on the sampled tasks' images, one embedding recipe for the three "
+    "transfer baselines); no augmentation", covers=("optimizer", "lr"))
+BASELINE_PP = Deviation(
+    "pre-training batches", ("baseline_pp",), "batches of 16 images for 400 epochs (5 on Omniglot)",
+    "CloserLookFewShot train.py", "every image of the meta-batch's tasks per step: the same data per iteration as every "
+    "algorithm (the classifier, its fixed scale and the test head are Chen et al.'s)")
+MATCHING = Deviation("embeddings", ("matching_net",), "full-context embeddings (bidirectional LSTM, attention LSTM)",
+                     "Vinyals et al. 2016 Sec. 2.1.2", "none; cosine attention scaled by 10 (scale, tunable)")
+METASGD = Deviation("meta-learner values", ("metasgd",), "one adaptation step with the learned rates; the rest not given",
+                    "Li et al. 2017 Sec. 4", "one step (train and test); the rates start at MAML's inner_lr; MAML's outer loop",
+                    decided=True)
+ANIL = Deviation("meta-learner values", ("anil",), "MAML's", "Raghu et al. 2020", "MAML's protocol of the profile", decided=True)
+MTL = Deviation(
+    "MTL beta, alpha_d, meta step", ("mtl_maml", "mtl_reptile"),
+    "theta = beta theta_meta + (1 - beta) theta_disc, sums over tasks, no beta or alpha_d given",
+    "Eshratifar et al. (seed 003) Algorithm 1",
+    "the parent's mean step scaled by 1/beta (MTL with beta 1 is its parent), beta 0.5, the supervised step with the transfer "
+    "baseline's Adam 1e-3 (tunable: beta, disc_lr); the parent's protocol for everything else", decided=True)
+MTL_TEST = Deviation("test-time adaptation", ("mtl_reptile",), "regular stochastic gradient descent", "seed 003 Sec. 3",
+                     "Reptile's own test-time inner loop (Adam with beta1 = 0), as its parent")
+COMMON = [RULE, REPTILE_TEST, REPTILE_EPISODES, MATCHING, LINEAR_PROBE, BASELINE_PP, METASGD, ANIL, MTL, MTL_TEST]
 
 DEVIATIONS: dict[tuple[str, str], list[Deviation]] = {
     ("standard", "paper"): [
@@ -46,38 +86,51 @@ DEVIATIONS: dict[tuple[str, str], list[Deviation]] = {
                   "embedded 16x16 glyphs (100 characters) and 10 epochs: a small comparison that runs offline in minutes"),
     ],
     ("fewshot", "quick"): [
-        Deviation("dataset and budget", ALL, "Omniglot / miniImageNet, 60,000-200,000 meta-iterations", "each paper",
-                  "embedded glyphs, 300 meta-iterations of 4 tasks for every algorithm (equal budget), 1 seed"),
-        Deviation("training tasks", ("protonet",), "60-way training episodes", "Snell et al. Sec. 3.1",
-                  "test ways: the quick profile gives every algorithm the same data per iteration"),
-        Deviation("meta-batch", ("reptile", "mtl_reptile"), "3 (1-shot 5-way Omniglot command)", "openai/supervised-reptile README",
-                  "4 like every algorithm of the quick profile"),
-        BN, MTL_VALUES, *NEW_BASELINES,
+        Deviation("dataset, network and budget", ALL, "Omniglot, each paper's network, meta-batch and 60,000-200,000 "
+                  "meta-iterations", "each paper", "embedded glyphs, Conv-4-32, 300 meta-iterations of 4 tasks for every "
+                  "algorithm (one budget), 200 test episodes of 5 queries, 1 seed",
+                  covers=("meta_iterations", "meta_batch", "model", "test_episodes", "queries", "train_queries")),
+        Deviation("training tasks", ("protonet",), "60-way episodes of 5 queries, one per step, lr halved every 2,000",
+                  "Snell et al. Sec. 3.1", "the test ways, the profile's meta-batch and a constant lr: every algorithm sees "
+                  "the same data per iteration", covers=("train_ways", "train_queries", "meta_batch", "lr_halve_every")),
+        *COMMON,
+    ],
+    ("fewshot", "omniglot-alphabets"): [
+        Deviation("data", ALL, "1,200 / 423 characters of all 50 alphabets (x4 rotations)", "Finn et al.; Snell et al.; "
+                  "openai/supervised-reptile omniglot.py", "whole alphabets held out: 5 background alphabets for "
+                  "meta-training (x4 rotations), Latin for validation, Balinese and Korean for test (reduced scale)"),
+        Deviation("budget", ALL, "each its own: MAML 60,000 x 32 tasks, Reptile 100,000-200,000 x 3-5, ProtoNet 1 episode "
+                  "per step", "each paper", "one budget for every algorithm: 2,000 meta-iterations of 8 tasks (tasks of 5 "
+                  "queries per class in training)", covers=("meta_iterations", "meta_batch")),
+        Deviation("training tasks", ("protonet",), "60-way episodes of 5 queries, one per step, lr halved every 2,000",
+                  "Snell et al. Sec. 3.1", "the test ways and the profile's budget, constant lr: every algorithm sees the "
+                  "same data per iteration", covers=("train_ways", "train_queries", "meta_batch", "lr_halve_every")),
+        MAML_QUERIES, MAML_NET, PROTONET_NET, PROTONET_EPISODES, *COMMON,
     ],
     ("fewshot", "omniglot"): [
-        Deviation("network", ("protonet", "transfer", "nearest_neighbour", "finetune"), "Conv-4 with max-pooling",
-                  "Snell et al. Sec. 3.1", "one network for every algorithm: MAML's and Reptile's strided Conv-4-64"),
-        Deviation("test queries", ("maml", "fomaml", "mtl_maml"), "K queries per class (update_batch_size * 2)",
-                  "cbfinn/maml data_generator.py", "15 queries per class, the same fixed episodes for every algorithm"),
-        Deviation("test inner loop", ("reptile", "mtl_reptile"), "non-transductive: each query predicted with the support set",
-                  "openai/supervised-reptile reptile.py (_test_predictions)", "transductive like MAML (see batch norm)"),
         Deviation("meta-iterations", ("protonet", "transfer", "nearest_neighbour"), "until validation stops improving",
                   "Snell et al. code (patience)", "60,000 like MAML, a fixed budget"),
-        BN, MTL_VALUES, *NEW_BASELINES,
+        MAML_QUERIES, MAML_NET, PROTONET_NET, PROTONET_EPISODES, *COMMON,
     ],
     ("fewshot", "mini-imagenet"): [
         Deviation("normalisation", ALL, "pixels / 255 only", "cbfinn/maml data_generator.py",
                   "the dataset's per-channel mean and std (the other papers' convention)", decided=True),
         Deviation("MAML meta-batch, 5-shot", ("maml", "fomaml", "mtl_maml"), "2 (paper Sec. 5.2); 4 in the code's README",
                   "Finn et al. 2017", "the paper's 2", decided=True),
-        Deviation("test inner loop", ("reptile", "mtl_reptile"), "non-transductive", "openai/supervised-reptile",
-                  "transductive like MAML"),
-        BN, MTL_VALUES, *NEW_BASELINES,
+        Deviation("network", ("protonet",), "Conv-4-64", "Snell et al. Sec. 3.2", "MAML's Conv-4-32, one network for every "
+                  "algorithm", covers=("model",)),
+        *COMMON,
     ],
     ("fewshot", "mtl-paper"): [
         Deviation("split", ALL, "64 training / 36 test classes (Table 1's caption)", "Eshratifar et al. Sec. 4",
                   "followed: mini-imagenet-64-36; whether Table 1 used it for every method is not stated", decided=True),
-        BN, MTL_VALUES,
+        Deviation("network", ("protonet",), "Conv-4-64", "Snell et al. Sec. 3.2", "MAML's Conv-4-32, one network for every "
+                  "algorithm", covers=("model",)),
+        Deviation("settings no paper gives", ("protonet", "reptile", "mtl_reptile"), "ProtoNet and Reptile report 5-way "
+                  "1/5-shot only", "Snell et al.; openai/supervised-reptile README", "20/35-way and 100-shot: ProtoNet with the "
+                  "test ways, meta-batch 4 and a constant lr; Reptile with the miniImageNet 5-shot command",
+                  decided=True, covers=("meta_batch", "lr_halve_every", "train_ways")),
+        *COMMON,
     ],
 }
 
