@@ -80,6 +80,13 @@ def test_evaluate_on_another_setting_and_on_a_manifest(trained, tmp_path, capsys
                  "--test-episodes", "6", "--eval-experiment", "other"]) == 0  # prototypes work at any N
     r = _runs(uri, "other")[0]
     assert r.data.tags["setting"] == "3-way 2-shot" and r.data.metrics["test_episodes"] == 6
+    # another test-time rule on the same weights: Snell et al.'s one batch of support and queries
+    assert main(["evaluate", "--run", proto.info.run_id, "--tracking-uri", uri, "--set", "joint_batch=true",
+                 "--eval-experiment", "joint"]) == 0
+    r = _runs(uri, "joint")[0]
+    assert r.data.params["hp.joint_batch"] == "True" and proto.data.params["hp.joint_batch"] == "False"
+    assert "with joint_batch=True" in r.data.tags["scale_note"]
+    assert r.data.metrics["test_acc"] != proto.data.metrics["test_acc"] or r.data.metrics["test_std"] != proto.data.metrics["test_std"]
 
 
 def _best_and_final_session(val_accs):
@@ -193,6 +200,9 @@ def test_evaluate_bad_input_is_one_line_and_creates_no_run(trained, tmp_path, ca
          "for dataset 'omniglot', not 'glyphs'"),
         (["--run", std.info.run_id, "--tracking-uri", std_uri, "--shots", "5"], "applies to few-shot runs only"),
         (["--experiment", "nosuch", "--tracking-uri", uri], "no finished runs in experiment 'nosuch'"),
+        (["--run", maml.info.run_id, "--tracking-uri", uri, "--set", "joint_batch=true"], "maml has no such hyperparameter"),
+        (["--run", maml.info.run_id, "--tracking-uri", uri, "--set", "test_inner_steps=-1"], "test_inner_steps >= 0"),
+        (["--run", maml.info.run_id, "--tracking-uri", uri, "--set", "oops"], "--set expects KEY=VALUE"),
     ]
     for argv, needle in cases:
         assert main(["evaluate", *argv, "--eval-experiment", "bad"]) == 2, argv
