@@ -151,7 +151,9 @@ register_model("resnet34")(_resnet(34))
 class Conv4(nn.Module):
     """Four blocks of 3x3 conv (``width`` filters), batch norm, ReLU, 2x2 max-pool; linear head.
     ``strided``: stride-2 convolutions instead of max-pooling (MAML's and Reptile's Omniglot
-    network: cbfinn/maml ``utils.conv_block``, openai/supervised-reptile ``OmniglotModel``).
+    blocks: cbfinn/maml ``utils.conv_block``, openai/supervised-reptile ``OmniglotModel``). The
+    features are the flattened last map (2x2x64 = 256 on 28x28 Omniglot), as Reptile's network
+    does; MAML's averages that map to 64 features (cbfinn/maml ``maml.py``), a declared deviation.
 
     ``embed(x)`` gives the flattened features (ProtoNet, nearest neighbour, transfer).
     """

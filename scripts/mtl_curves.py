@@ -63,14 +63,14 @@ def figure(curves: pd.DataFrame, path: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     src = ap.add_mutually_exclusive_group(required=True)
-    src.add_argument("--tracking-uri")
+    src.add_argument("--tracking-uri", nargs="+", help="one or more stores (their runs together)")
     src.add_argument("--from", dest="csv")
     ap.add_argument("--experiment", default="fewshot")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    curves = export(a.tracking_uri, a.experiment) if a.tracking_uri else pd.read_csv(a.csv)
+    curves = (pd.concat([export(u, a.experiment) for u in a.tracking_uri]) if a.tracking_uri else pd.read_csv(a.csv))
     if a.tracking_uri:
         curves.to_csv(out / "curves.csv", index=False)
     figure(curves, out / "curves.png")

@@ -108,6 +108,9 @@ DEVIATIONS: dict[tuple[str, str], list[Deviation]] = {
         MAML_QUERIES, MAML_NET, PROTONET_NET, PROTONET_EPISODES, *COMMON,
     ],
     ("fewshot", "omniglot"): [
+        Deviation("test characters", REPTILE, "the 423 test characters unrotated", "openai/supervised-reptile "
+                  "run_omniglot.py (only the training set is augmented)", "x4 rotations in every split, MAML's and "
+                  "Snell et al.'s convention, the same test episodes for every algorithm"),
         Deviation("meta-iterations", ("protonet", "transfer", "nearest_neighbour"), "until validation stops improving",
                   "Snell et al. code (patience)", "60,000 like MAML, a fixed budget"),
         MAML_QUERIES, MAML_NET, PROTONET_NET, PROTONET_EPISODES, *COMMON,
