@@ -16,7 +16,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-METRICS = ("val_acc", "supervised_loss", "train_loss")
+METRICS = ("val_acc", "supervised_loss", "train_loss", "test_acc")
 SHOWN = ("lr", "disc_optimizer", "disc_lr", "beta")  # the hyperparameters that tell the variants apart
 
 
@@ -54,7 +54,7 @@ def figure(curves: pd.DataFrame, path: Path) -> None:
     axes[0].legend(fontsize=7, loc="lower right")
     axes[1].legend(fontsize=7, loc="upper right")
     fig.suptitle(f"{', '.join(sorted(set(curves.setting)))}, seed {' '.join(map(str, sorted(set(curves.seed))))}: "
-                 "MTL with its parent's full meta step vs the parent and vs the earlier half step")
+                 "MTL (protocol v2: the parent's full meta step, supervised Adam) vs its parent")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
