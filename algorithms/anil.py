@@ -19,9 +19,11 @@ import torch
 import torch.nn.functional as F
 
 from .base import Task
+from .batched import by_episodes
 from .errors import BadHyperparameterError
 from .inner import gradient_step
 from .maml import MAMLBase, MAMLHparams
+from .transfer import fit_head
 
 
 @dataclass
@@ -75,3 +77,16 @@ class ANIL(MAMLBase):
         with torch.enable_grad():
             head = head_inner_loop(fs, task.support_y, start, steps, self.hparams.inner_lr, first_order=True)
         return F.linear(fq, head["weight"].detach(), head["bias"].detach())
+
+    def query_logits_block(self, block) -> torch.Tensor:
+        """The head's SGD steps for E episodes at once (``transfer.fit_head`` from the learned head)."""
+        steps = self.hparams.test_inner_steps or self.hparams.inner_steps
+        with torch.no_grad():
+            fs, fq = self.embed_block(block)
+        start = (self.model.head.weight, self.model.head.bias)
+
+        def fitted(s, y, q):
+            w, b = fit_head(s, y, block.ways, self.hparams.inner_lr, steps, start=start)
+            return q @ w.transpose(1, 2) + b[:, None, :]
+
+        return by_episodes(fitted, (fs.shape[1] + fq.shape[1]) * fs.shape[2], fs, block.support_y, fq)

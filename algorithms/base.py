@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any, ClassVar, Protocol
 
 import torch
 from torch import nn
 
+from . import batched
 from .errors import BadHyperparameterError
 from .optim import add_weight_decay
 
@@ -134,6 +136,15 @@ class Task(Protocol):
     query_g: torch.Tensor
 
 
+class TestTask(Protocol):
+    """What an algorithm receives of a TEST episode (``datasets.TestEpisode``): the labelled support set
+    and the unlabelled queries. The query labels stay with the evaluator."""
+
+    support_x: torch.Tensor
+    support_y: torch.Tensor
+    query_x: torch.Tensor
+
+
 class EpisodicAlgorithm(Algorithm):
     """Consumes meta-batches of tasks; scored by adapting to a new task's support set
     and classifying its query set.
@@ -168,14 +179,27 @@ class EpisodicAlgorithm(Algorithm):
             return emb[: len(task.support_x)], emb[len(task.support_x):]
         return self.model.embed(task.support_x), self.model.embed(task.query_x)
 
-    def query_logits(self, task: Task) -> torch.Tensor:
+    def query_logits(self, task: TestTask) -> torch.Tensor:
         """Adapt to ``task``'s support set (without changing the learned state) and
         return logits for its query set."""
         raise NotImplementedError
 
+    def query_logits_block(self, block) -> torch.Tensor:
+        """Logits ``[E, N*Q, N]`` for every episode of a ``datasets.EpisodeBlock``. This default scores the
+        episodes one by one with ``query_logits``; an algorithm overrides it with batched work that must
+        equal this loop (``tests/test_batched_eval.py``)."""
+        return torch.stack([self.query_logits(t) for t in block.tasks()])
+
+    def embed_block(self, block, joint: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """``embed_task`` for a block of episodes: ``[E, N*K, D]`` and ``[E, N*Q, D]`` (``batched.embed_block``)."""
+        return batched.embed_block(self.model, block, joint)
+
     def evaluate(self, task: Task) -> float:
-        """Query accuracy after adapting to the support set."""
-        logits = self.query_logits(task)
+        """Query accuracy after adapting to the support set of a labelled episode (its labels withheld
+        from the algorithm)."""
+        test = task.for_test() if hasattr(task, "for_test") else SimpleNamespace(
+            support_x=task.support_x, support_y=task.support_y, query_x=task.query_x)
+        logits = self.query_logits(test)
         return (logits.argmax(1) == task.query_y).float().mean().item()
 
     def need_train_classes(self) -> int:

@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Task
+from .base import TestTask
+from .batched import by_episodes, episode_cross_entropy
 from .errors import BadHyperparameterError
-from .optim import OptimHparams
-from .transfer import Transfer
+from .transfer import PretrainHparams, Transfer
 
 NORM_EPS = 1e-5  # distLinear's x / (||x|| + 1e-5)
 
@@ -35,9 +35,10 @@ def chen_scale(classes: int) -> float:
 
 
 def dist_logits(feats: torch.Tensor, v: torch.Tensor, g: torch.Tensor, scale: float) -> torch.Tensor:
-    """``scale * g_k * cos(v_k, f)``: distLinear on features ``[n, d]`` with directions ``v [k, d]``, norms ``g [k]``."""
-    x = feats / (feats.norm(dim=1, keepdim=True) + NORM_EPS)
-    return scale * x @ (g[:, None] * v / v.norm(dim=1, keepdim=True)).T
+    """``scale * g_k * cos(v_k, f)``: distLinear on features ``[n, d]`` with directions ``v [k, d]``, norms ``g [k]``
+    (or E episodes at once: ``[E, n, d]``, ``[E, k, d]``, ``[E, k]``)."""
+    x = feats / (feats.norm(dim=-1, keepdim=True) + NORM_EPS)
+    return scale * x @ (g[..., None] * v / v.norm(dim=-1, keepdim=True)).transpose(-1, -2)
 
 
 def linear_init(classes: int, features: int, generator: torch.Generator, like: torch.Tensor) -> torch.Tensor:
@@ -63,7 +64,7 @@ class DistLinear(nn.Module):
 
 
 @dataclass
-class BaselinePPHparams(OptimHparams):
+class BaselinePPHparams(PretrainHparams):
     finetune_lr: float = 0.01
     finetune_epochs: int = 100
     finetune_batch: int = 4
@@ -85,19 +86,28 @@ class BaselinePPHparams(OptimHparams):
 
 def fit_dist_head(feats: torch.Tensor, labels: torch.Tensor, ways: int, hp: BaselinePPHparams,
                   generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """``baselinefinetune.py``: a new distLinear fitted by mini-batch SGD on fixed features; returns (v, g)."""
-    v = linear_init(ways, feats.shape[1], generator, feats).requires_grad_(True)
-    g = v.detach().norm(dim=1).requires_grad_(True)
+    """``baselinefinetune.py``: a new distLinear fitted by mini-batch SGD on fixed features; returns (v, g).
+
+    ``feats [n, d]`` for one episode, or ``[E, n, d]`` for E episodes fitted at once: every episode starts
+    from the same initialisation and visits its support set in the same order (one generator, seeded per
+    episode in the loop), SGD's update is elementwise and each head's loss is its own episode's mean, so
+    each head follows exactly its own episode's trajectory."""
+    lead, n = feats.shape[:-2], labels.shape[-1]
+    v = linear_init(ways, feats.shape[-1], generator, feats).expand(*lead, ways, feats.shape[-1]).clone().requires_grad_(True)
+    g = v.detach().norm(dim=-1).requires_grad_(True)
     opt = torch.optim.SGD([v, g], lr=hp.finetune_lr, momentum=hp.finetune_momentum, dampening=hp.finetune_dampening,
                           weight_decay=hp.finetune_weight_decay)
-    n = len(labels)
+    scale = chen_scale(ways)
     with torch.enable_grad():
         for _ in range(hp.finetune_epochs):
             order = torch.randperm(n, generator=generator).to(feats.device)
             for i in range(0, n, hp.finetune_batch):
                 idx = order[i: i + hp.finetune_batch]
                 opt.zero_grad()
-                F.cross_entropy(dist_logits(feats[idx], v, g, chen_scale(ways)), labels[idx]).backward()
+                logits = dist_logits(feats[..., idx, :], v, g, scale)
+                loss = (F.cross_entropy(logits, labels[idx]) if feats.dim() == 2
+                        else episode_cross_entropy(logits, labels[..., idx]))
+                loss.backward()
                 opt.step()
     return v.detach(), g.detach()
 
@@ -115,8 +125,19 @@ class BaselinePP(Transfer):
         return {"class_norm_mean": self.global_head.weight_g.detach().mean().item()}
 
     @torch.no_grad()
-    def query_logits(self, task: Task) -> torch.Tensor:
+    def query_logits(self, task: TestTask) -> torch.Tensor:
         ways = int(task.support_y.max()) + 1
         fs, fq = self.embed_task(task)
         v, g = fit_dist_head(fs, task.support_y, ways, self.hparams, torch.Generator().manual_seed(self.test_seed))
         return dist_logits(fq, v, g, chen_scale(ways))
+
+    @torch.no_grad()
+    def query_logits_block(self, block) -> torch.Tensor:
+        fs, fq = self.embed_block(block)
+        hp, n = self.hparams, block.ways
+
+        def fitted(s, y, q):  # every group starts from the loop's per-episode generator state
+            v, g = fit_dist_head(s, y, n, hp, torch.Generator().manual_seed(self.test_seed))
+            return dist_logits(q, v, g, chen_scale(n))
+
+        return by_episodes(fitted, (fs.shape[1] + fq.shape[1]) * fs.shape[2], fs, block.support_y, fq)

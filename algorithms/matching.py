@@ -27,6 +27,16 @@ def matching_log_probs(query: torch.Tensor, support: torch.Tensor, labels: torch
     return torch.stack([torch.logsumexp(log_attn[:, labels == k], dim=1) for k in range(ways)], dim=1)
 
 
+def block_matching_log_probs(query: torch.Tensor, support: torch.Tensor, labels: torch.Tensor, ways: int,
+                             scale: float = 1.0) -> torch.Tensor:
+    """``matching_log_probs`` of E episodes at once: ``[E, Q, D]``, ``[E, S, D]``, labels ``[E, S]`` -> ``[E, Q, N]``."""
+    sim = scale * F.normalize(query, dim=-1) @ F.normalize(support, dim=-1).transpose(1, 2)  # [E, q, s]
+    log_attn = sim.log_softmax(dim=-1)
+    member = F.one_hot(labels, ways).bool()  # [E, s, N]
+    masked = log_attn[..., None].masked_fill(~member[:, None], float("-inf"))  # [E, q, s, N]
+    return torch.logsumexp(masked, dim=2)
+
+
 @dataclass
 class MatchingHparams(ProtoNetHparams):
     scale: float = 10.0
@@ -50,3 +60,6 @@ class MatchingNet(ProtoNet):
         fs, fq = self.embed_task(task, self.hparams.joint_batch)
         ways = int(task.support_y.max()) + 1
         return matching_log_probs(fq, fs, task.support_y, ways, self.hparams.scale)
+
+    def _block_logits(self, fs: torch.Tensor, ys: torch.Tensor, fq: torch.Tensor, ways: int) -> torch.Tensor:
+        return block_matching_log_probs(fq, fs, ys, ways, self.hparams.scale)

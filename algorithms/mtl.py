@@ -38,7 +38,7 @@ from .base import EpisodicAlgorithm, Task
 from .errors import BadHyperparameterError
 from .maml import MAML, MAMLHparams
 from .reptile import Reptile, ReptileHparams
-from .transfer import supervised_loss
+from .transfer import check_supervised_batch, supervised_backward
 
 
 @dataclass
@@ -46,6 +46,7 @@ class MTLFields:
     beta: float = 0.5
     disc_lr: float = 1e-3  # alpha_d: the supervised step (the transfer baseline's Adam lr)
     disc_optimizer: str = "adam"  # adam (the transfer baseline's) | sgd (plain, Algorithm 1's formula)
+    supervised_batch: str = "task"  # the supervised branch's forward passes: one task's images at a time (the transfer baseline's)
 
     MTL_SEARCH: ClassVar[dict[str, tuple]] = {"beta": ("float", 0.1, 1.0), "disc_lr": ("log", 1e-4, 1e-2)}
 
@@ -56,6 +57,7 @@ class MTLFields:
             raise BadHyperparameterError(f"disc_lr must be >= 0, got {self.disc_lr}")
         if self.disc_optimizer not in ("adam", "sgd"):
             raise BadHyperparameterError(f"disc_optimizer must be 'adam' or 'sgd', got {self.disc_optimizer!r}")
+        check_supervised_batch(self.supervised_batch)
 
 
 @dataclass
@@ -104,11 +106,11 @@ class MTL(EpisodicAlgorithm):
         """theta -> theta_disc: one step of the supervised branch's optimiser; its loss and accuracy at theta."""
         self.model.train()
         self.disc_optimizer.zero_grad(set_to_none=True)
-        loss, correct, count = supervised_loss(self.model, self.global_head, tasks)
-        loss.backward()
+        loss, correct, count = supervised_backward(self.model, self.global_head, tasks, torch.Tensor.backward,
+                                                   self.hparams.supervised_batch == "task")
         if self.hparams.disc_lr > 0:
             self.disc_optimizer.step()
-        return loss.item(), correct / max(count, 1)
+        return loss, correct / max(count, 1)
 
     def train_step(self, tasks: Sequence[Task]) -> dict[str, float]:
         beta = self.hparams.beta

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from .base import EpisodicAlgorithm, Task
+from .base import EpisodicAlgorithm, Task, TestTask
+from .batched import by_episodes, one_hot
 from .errors import BadHyperparameterError
 from .optim import OptimHparams, build_optimizer
 
@@ -23,6 +24,13 @@ def prototypes(emb: torch.Tensor, labels: torch.Tensor, ways: int) -> torch.Tens
 def proto_logits(query: torch.Tensor, protos: torch.Tensor) -> torch.Tensor:
     """``-||q - c_k||^2`` for every query q and prototype c_k."""
     return -((query[:, None, :] - protos[None, :, :]) ** 2).sum(-1)
+
+
+def block_proto_logits(fs: torch.Tensor, ys: torch.Tensor, fq: torch.Tensor, ways: int) -> torch.Tensor:
+    """``proto_logits`` of E episodes at once: support ``[E, S, D]`` with labels ``[E, S]``, queries ``[E, Q, D]``."""
+    oh = one_hot(ys, ways, fs.dtype)  # [E, S, N]
+    protos = oh.transpose(1, 2) @ fs / oh.sum(1).clamp_min(1)[..., None]
+    return -((fq[:, :, None, :] - protos[:, None, :, :]) ** 2).sum(-1)
 
 
 @dataclass
@@ -79,5 +87,15 @@ class ProtoNet(EpisodicAlgorithm):
         return {"loss": loss_sum / len(tasks), "train_loss": loss_sum / len(tasks), "train_correct": correct, "train_count": count}
 
     @torch.no_grad()
-    def query_logits(self, task: Task) -> torch.Tensor:
+    def query_logits(self, task: TestTask) -> torch.Tensor:
         return self._logits(task)
+
+    def _block_logits(self, fs: torch.Tensor, ys: torch.Tensor, fq: torch.Tensor, ways: int) -> torch.Tensor:
+        return block_proto_logits(fs, ys, fq, ways)
+
+    @torch.no_grad()
+    def query_logits_block(self, block) -> torch.Tensor:
+        fs, fq = self.embed_block(block, self.hparams.joint_batch)
+        n, d = block.ways, fs.shape[-1]
+        per_episode = fq.shape[1] * n * d + fq.shape[1] * fs.shape[1] * n  # the logits' temporaries
+        return by_episodes(lambda s, y, q: self._block_logits(s, y, q, n), per_episode, fs, block.support_y, fq)

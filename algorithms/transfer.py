@@ -11,7 +11,7 @@
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -19,14 +19,37 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import EpisodicAlgorithm, Task
+from .base import EpisodicAlgorithm, Task, TestTask
+from .batched import by_episodes, episode_cross_entropy
 from .errors import BadHyperparameterError
 from .inner import functional_forward, inner_loop, parameter_groups
 from .optim import OptimHparams, build_optimizer
 
+SUPERVISED_BATCHES = ("task", "meta_batch")
+
+
+def check_supervised_batch(value: str) -> None:
+    if value not in SUPERVISED_BATCHES:
+        raise BadHyperparameterError(f"supervised_batch must be one of {', '.join(SUPERVISED_BATCHES)}, got {value!r}")
+
 
 @dataclass
-class TransferHparams(OptimHparams):
+class PretrainHparams(OptimHparams):
+    """The transfer family's supervised pre-training. ``supervised_batch``: ``task`` (default) puts one task's images
+    through the network at a time (batch norm over one task's images, as every meta-learner's forward pass) and
+    accumulates the gradient of the mean loss over the meta-batch; ``meta_batch`` puts every image of the meta-batch
+    through as one batch (protocol v2). The step is the same mean loss either way; only batch norm's statistics
+    differ, and on a CPU one task at a time is faster (the activations stay in the cache)."""
+
+    supervised_batch: str = "task"
+
+    def validate(self) -> None:
+        super().validate()
+        check_supervised_batch(self.supervised_batch)
+
+
+@dataclass
+class TransferHparams(PretrainHparams):
     finetune_lr: float = 0.1
     finetune_steps: int = 50
 
@@ -40,22 +63,45 @@ class TransferHparams(OptimHparams):
             raise BadHyperparameterError("finetune_steps must be >= 0 and finetune_lr > 0")
 
 
-def supervised_loss(model: nn.Module, head: nn.Module, tasks: Sequence[Task]) -> tuple[torch.Tensor, int, int]:
-    """Cross-entropy of ``head(embed(x))`` on all instances of the tasks, global labels."""
-    x = torch.cat([t for task in tasks for t in (task.support_x, task.query_x)])
-    g = torch.cat([t for task in tasks for t in (task.support_g, task.query_g)])
-    logits = head(model.embed(x))
-    return F.cross_entropy(logits, g), (logits.detach().argmax(1) == g).sum().item(), len(g)
+def supervised_backward(model: nn.Module, head: nn.Module, tasks: Sequence[Task], backward: Callable[[torch.Tensor], None],
+                        per_task: bool = True) -> tuple[float, int, int]:
+    """Backpropagate the mean cross-entropy of ``head(embed(x))`` over all instances of the tasks (global labels),
+    one task's images per forward pass (``per_task``) or all of them as one batch; returns (loss, correct, count)."""
+    total = sum(len(t.support_g) + len(t.query_g) for t in tasks)
+    loss_sum, correct = 0.0, 0
+    for chunk in ([[t] for t in tasks] if per_task else [list(tasks)]):
+        x = torch.cat([t for task in chunk for t in (task.support_x, task.query_x)])
+        g = torch.cat([t for task in chunk for t in (task.support_g, task.query_g)])
+        logits = head(model.embed(x))
+        loss = F.cross_entropy(logits, g, reduction="sum") / total
+        backward(loss)
+        loss_sum += loss.item()
+        correct += (logits.detach().argmax(1) == g).sum().item()
+    return loss_sum, correct, total
 
 
-def fit_head(feats: torch.Tensor, labels: torch.Tensor, ways: int, lr: float, steps: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Plain SGD on a zero-initialised linear head over fixed features."""
-    w = torch.zeros(ways, feats.shape[1], dtype=feats.dtype, device=feats.device, requires_grad=True)
-    b = torch.zeros(ways, dtype=feats.dtype, device=feats.device, requires_grad=True)
+def head_loss(feats: torch.Tensor, w: torch.Tensor, b: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of a linear head: one episode (``feats [n, D]``), or E at once (``[E, n, D]``, heads
+    ``[E, N, D]``): the sum of the episodes' mean losses, so each head gets its own episode's gradient."""
+    logits = feats @ w.transpose(-1, -2) + b.unsqueeze(-2)
+    return F.cross_entropy(logits, labels) if feats.dim() == 2 else episode_cross_entropy(logits, labels)
+
+
+def fit_head(feats: torch.Tensor, labels: torch.Tensor, ways: int, lr: float, steps: int,
+             start: tuple[torch.Tensor, torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Plain SGD on a linear head over fixed features, from zero (or ``start``, ANIL's learned head);
+    ``feats`` ``[n, D]`` for one episode or ``[E, n, D]`` for E episodes, each with its own head."""
+    lead = feats.shape[:-2]
+    if start is None:
+        w = torch.zeros(*lead, ways, feats.shape[-1], dtype=feats.dtype, device=feats.device)
+        b = torch.zeros(*lead, ways, dtype=feats.dtype, device=feats.device)
+    else:
+        w, b = (t.detach().expand(*lead, *t.shape).clone() for t in start)
+    w.requires_grad_(True)
+    b.requires_grad_(True)
     with torch.enable_grad():
         for _ in range(steps):
-            loss = F.cross_entropy(feats @ w.T + b, labels)
-            gw, gb = torch.autograd.grad(loss, [w, b])
+            gw, gb = torch.autograd.grad(head_loss(feats, w, b, labels), [w, b])
             with torch.no_grad():
                 w -= lr * gw
                 b -= lr * gb
@@ -83,17 +129,28 @@ class Transfer(EpisodicAlgorithm):
     def train_step(self, tasks: Sequence[Task]) -> dict[str, float]:
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
-        loss, correct, count = supervised_loss(self.model, self.global_head, tasks)
-        self.backward(loss)
+        loss, correct, count = supervised_backward(self.model, self.global_head, tasks, self.backward,
+                                                   self.hparams.supervised_batch == "task")
         self.step(self.params, self.hparams.weight_decay)
-        return {"loss": loss.item(), "train_loss": loss.item(), "train_correct": correct, "train_count": count}
+        return {"loss": loss, "train_loss": loss, "train_correct": correct, "train_count": count}
 
     @torch.no_grad()
-    def query_logits(self, task: Task) -> torch.Tensor:
+    def query_logits(self, task: TestTask) -> torch.Tensor:
         ways = int(task.support_y.max()) + 1
         fs, fq = self.embed_task(task)
         w, b = fit_head(fs, task.support_y, ways, self.hparams.finetune_lr, self.hparams.finetune_steps)
         return fq @ w.T + b
+
+    @torch.no_grad()
+    def query_logits_block(self, block) -> torch.Tensor:
+        fs, fq = self.embed_block(block)
+        hp, n = self.hparams, block.ways
+
+        def fitted(s, y, q):
+            w, b = fit_head(s, y, n, hp.finetune_lr, hp.finetune_steps)
+            return q @ w.transpose(1, 2) + b[:, None, :]
+
+        return by_episodes(fitted, (fs.shape[1] + fq.shape[1]) * fs.shape[2], fs, block.support_y, fq)
 
     def extra_state(self) -> dict[str, torch.Tensor]:
         return {f"global_head.{k}": v for k, v in self.global_head.state_dict(keep_vars=True).items()}
@@ -110,13 +167,24 @@ class NearestNeighbour(Transfer):
     Hparams = NearestNeighbourHparams
 
     @torch.no_grad()
-    def query_logits(self, task: Task) -> torch.Tensor:
-        ways = int(task.support_y.max()) + 1
+    def query_logits(self, task: TestTask) -> torch.Tensor:
         fs, fq = self.embed_task(task)
-        d = torch.cdist(fq, fs) ** 2  # [query, support]
-        # d's dtype, not the features': under autocast cdist runs in fp32 while the features are bf16/fp16
-        logits = torch.full((len(fq), ways), float("-inf"), dtype=d.dtype, device=fq.device)
-        return logits.scatter_reduce(1, task.support_y.expand(len(fq), -1), -d, reduce="amax")
+        return nearest_logits(fs, task.support_y, fq, int(task.support_y.max()) + 1)
+
+    @torch.no_grad()
+    def query_logits_block(self, block) -> torch.Tensor:
+        fs, fq = self.embed_block(block)
+        return by_episodes(lambda s, y, q: nearest_logits(s, y, q, block.ways), 3 * fq.shape[1] * fs.shape[1], fs,
+                           block.support_y, fq)
+
+
+def nearest_logits(fs: torch.Tensor, ys: torch.Tensor, fq: torch.Tensor, ways: int) -> torch.Tensor:
+    """Each query's ``-min squared distance`` to the support examples of each class: ``[Q, N]`` for one
+    episode (``fs [S, D]``), ``[E, Q, N]`` for E (``[E, S, D]``)."""
+    d = torch.cdist(fq, fs) ** 2  # [(E,) query, support]
+    # d's dtype, not the features': under autocast cdist runs in fp32 while the features are bf16/fp16
+    logits = torch.full((*fq.shape[:-1], ways), float("-inf"), dtype=d.dtype, device=fq.device)
+    return logits.scatter_reduce(-1, ys.unsqueeze(-2).expand(*d.shape), -d, reduce="amax")
 
 
 @dataclass
@@ -148,7 +216,7 @@ class Finetune(EpisodicAlgorithm):
     def train_step(self, tasks: Sequence[Task]) -> dict[str, float]:
         return {"loss": 0.0}
 
-    def query_logits(self, task: Task) -> torch.Tensor:
+    def query_logits(self, task: TestTask) -> torch.Tensor:
         start = {n: p.detach().requires_grad_(True) for n, p in self.model.named_parameters()}
         with torch.enable_grad():
             fast = inner_loop(self.model, start, task.support_x, task.support_y, steps=self.hparams.finetune_steps,

@@ -7,7 +7,7 @@ Do not install both in one environment; ``tests/test_layering.py`` checks that
 """
 from . import manifest
 from .base import ImageSet, Preprocess, SupervisedData
-from .episodic import ClassSplit, Episode, EpisodeSampler, EpisodicData, FixedEpisodes
+from .episodic import ClassSplit, Episode, EpisodeBlock, EpisodeSampler, EpisodicData, FixedEpisodes, LabelLeakError, TestEpisode
 from .errors import DataError, DataNotFoundError, IntegrityError, UnknownDatasetError
 from .loader import BatchLoader
 from .registry import available, describe, get, get_episodic
@@ -19,6 +19,9 @@ __all__ = [
     "BatchLoader",
     "ClassSplit",
     "Episode",
+    "EpisodeBlock",
+    "LabelLeakError",
+    "TestEpisode",
     "EpisodeSampler",
     "EpisodicData",
     "FixedEpisodes",

@@ -11,6 +11,7 @@ is scored on exactly the same episodes.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -83,6 +84,37 @@ class Episode:
     @property
     def ways(self) -> int:
         return int(self.support_y.max()) + 1
+
+    def for_test(self) -> TestEpisode:
+        """What an algorithm may see of this episode at test time: no query labels, no global labels."""
+        return TestEpisode(self.support_x, self.support_y, self.query_x)
+
+
+class TestEpisode:
+    """A test episode as an algorithm receives it: the labelled support set and the UNLABELLED queries.
+
+    The query labels (and every global class id) stay with the evaluator, so no method can read the
+    answers: an attempt fails with an error that says so instead of scoring 100%."""
+
+    __slots__ = ("support_x", "support_y", "query_x")
+    __test__ = False  # not a pytest class
+
+    def __init__(self, support_x: torch.Tensor, support_y: torch.Tensor, query_x: torch.Tensor) -> None:
+        self.support_x, self.support_y, self.query_x = support_x, support_y, query_x
+
+    @property
+    def ways(self) -> int:
+        return int(self.support_y.max()) + 1
+
+    def __getattr__(self, name: str):
+        if name in ("query_y", "query_g", "support_g"):
+            raise LabelLeakError(f"a test episode carries no {name}: an algorithm must not read the query labels or the "
+                                 f"global class ids at test time (only support_x, support_y and query_x)")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+
+class LabelLeakError(AttributeError):
+    """An algorithm tried to read what a test episode withholds (its query labels, global class ids)."""
 
 
 def episode_seed(dataset: str, split: str, ways: int, shots: int, queries: int, seed: int) -> int:
@@ -163,6 +195,28 @@ class FixedEpisodes:
         for classes, idx in self.indices:
             yield self.sampler.episode(classes, idx)
 
+    def labelled(self) -> Iterator[tuple[TestEpisode, torch.Tensor]]:
+        """Each episode as ``(what the algorithm sees, the query labels the evaluator keeps)``."""
+        for ep in self:
+            yield ep.for_test(), ep.query_y
+
+    def blocks(self, size: int) -> Iterator[tuple[EpisodeBlock, torch.Tensor]]:
+        """The episodes in order, ``size`` at a time, as ``(EpisodeBlock, query labels [E, N*Q])``."""
+        s = self.sampler
+        n, k, q = s.ways, s.shots, s.queries
+        shared: dict = {}
+        for start in range(0, len(self.indices), max(1, size)):
+            chunk = self.indices[start: start + max(1, size)]
+            idx = torch.stack([i for _, i in chunk])  # [E, N, K+Q] image indices into the split
+            ids, pos = torch.unique(idx, return_inverse=True)
+            images = normalize(s._images[ids.to(s.device)], s.pre)
+            pos = pos.to(s.device)
+            y = torch.arange(n, device=s.device)
+            block = EpisodeBlock(images=images, image_ids=ids, support=pos[:, :, :k].reshape(len(chunk), n * k),
+                                 query=pos[:, :, k:].reshape(len(chunk), n * q),
+                                 support_y=y.repeat_interleave(k).expand(len(chunk), -1), ways=n, features=shared)
+            yield block, y.repeat_interleave(q).expand(len(chunk), -1)
+
     def fingerprint(self) -> str:
         """A hash of the episodes' image indices: equal fingerprints, equal episodes."""
         h = hashlib.sha256()
@@ -170,6 +224,38 @@ class FixedEpisodes:
             h.update(c.numpy().tobytes())
             h.update(i.numpy().tobytes())
         return h.hexdigest()[:16]
+
+
+@dataclass
+class EpisodeBlock:
+    """E test episodes of one shape (N-way, K shots, Q queries per class), for scoring as batched work.
+
+    ``images`` holds each image the episodes use once, preprocessed; ``support`` and ``query`` are each
+    episode's rows of it. ``image_ids`` are those images' indices in the split, a key under which
+    features computed by fixed weights may be reused across blocks. Like a ``TestEpisode`` it carries
+    no query labels."""
+
+    images: torch.Tensor  # [U, C, H, W]
+    image_ids: torch.Tensor  # [U]
+    support: torch.Tensor  # [E, N*K] rows of ``images``
+    query: torch.Tensor  # [E, N*Q]
+    support_y: torch.Tensor  # [E, N*K] labels 0..N-1
+    ways: int
+    features: dict = field(default_factory=dict)  # scratch space shared by the blocks of one pass (fixed weights)
+
+    def __len__(self) -> int:
+        return self.support.shape[0]
+
+    def support_x(self) -> torch.Tensor:
+        return self.images[self.support]  # [E, N*K, C, H, W]
+
+    def query_x(self) -> torch.Tensor:
+        return self.images[self.query]
+
+    def tasks(self) -> Iterator[TestEpisode]:
+        """Each episode on its own (the loop every batched implementation must equal)."""
+        for e in range(len(self)):
+            yield TestEpisode(self.images[self.support[e]], self.support_y[e], self.images[self.query[e]])
 
 
 def split_classes(names: list[str], fractions: tuple[float, float], seed: int) -> tuple[list[int], list[int], list[int]]:

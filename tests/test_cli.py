@@ -141,3 +141,36 @@ def test_python_dash_m_entry_point(tmp_path):
     assert r.stderr.strip() == (
         "benchmark: error: unknown algorithm 'bogus'; valid for suite standard: mltp, mltp_conv, mltp_fc, mltp_fo, standard"
     )
+
+
+def _grid_parsers():
+    from benchmark.cli.parser import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    return {name: sub.choices[name] for name in ("run", "tune")}
+
+
+def test_every_run_and_tune_flag_is_classified_by_suite():
+    """A new flag must say which suite it belongs to (or that both share it), so none is silently ignored."""
+    from benchmark.cli.parser import SHARED, SUITE_ONLY
+
+    for name, parser in _grid_parsers().items():
+        unclassified = {a.dest for a in parser._actions} - SHARED - set(SUITE_ONLY)
+        assert not unclassified, f"{name}: classify {sorted(unclassified)} in benchmark/cli/parser.py"
+
+
+@pytest.mark.parametrize("dest", sorted(__import__("benchmark.cli.parser", fromlist=["SUITE_ONLY"]).SUITE_ONLY))
+def test_a_flag_of_the_other_suite_is_one_line(dest, capsys, tmp_path):
+    from benchmark.cli.parser import SUITE_ONLY
+
+    owner = SUITE_ONLY[dest]
+    other = "standard" if owner == "fewshot" else "fewshot"
+    action = next(a for a in _grid_parsers()["run"]._actions if a.dest == dest)
+    value = [] if action.nargs == 0 else (["x.json"] if dest == "episodes_file" else
+                                          ["inductive"] if dest == "bn_eval" else ["0.2"] if dest == "val_fraction" else ["2"])
+    argv = ["run", "--suite", other, action.option_strings[0], *value, "--no-progress", "--tracking-uri",
+            f"sqlite:///{tmp_path / 'm.db'}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "suite only" in err, err
+    assert not (tmp_path / "m.db").exists()  # nothing ran, no store was created

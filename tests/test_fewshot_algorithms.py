@@ -187,25 +187,32 @@ def _first_step(grad, lr, optimizer):
     return lr * grad if optimizer == "sgd" else lr * grad / (grad.abs() + 1e-8)
 
 
-@pytest.mark.parametrize("meta,disc_optimizer", [("maml", "sgd"), ("reptile", "sgd"), ("maml", "adam"), ("reptile", "adam")])
-def test_mtl_update_is_the_parents_full_step_plus_the_weighted_supervised_step(meta, disc_optimizer):
-    """theta' = theta_meta + (1 - beta) (theta_disc - theta): Algorithm 1's mix with the meta step scaled by 1/beta."""
+@pytest.mark.parametrize("meta,disc_optimizer,supervised_batch", [
+    ("maml", "sgd", "task"), ("reptile", "sgd", "task"), ("maml", "adam", "task"), ("reptile", "adam", "task"),
+    ("maml", "sgd", "meta_batch"), ("reptile", "adam", "meta_batch")])
+def test_mtl_update_is_the_parents_full_step_plus_the_weighted_supervised_step(meta, disc_optimizer, supervised_batch):
+    """theta' = theta_meta + (1 - beta) (theta_disc - theta): Algorithm 1's mix with the meta step scaled by 1/beta.
+    theta_disc: one step on the mean loss over every instance of the tasks, each task's images one batch (or, with
+    supervised_batch=meta_batch, all of them one batch)."""
     beta, disc_lr = 0.3, 0.05
     model = tiny_model()
     hp = dict(optimizer="sgd", lr=0.2, momentum=0.0, inner_lr=0.1, inner_steps=2, beta=beta, disc_lr=disc_lr,
-              disc_optimizer=disc_optimizer, train_classes=7)
+              disc_optimizer=disc_optimizer, supervised_batch=supervised_batch, train_classes=7)
     algo = algorithms.create(f"mtl_{meta}", model, **hp)
     # theta_meta: the plain meta-learner's step from the same start
     meta_model = copy.deepcopy(model)
     meta_algo = algorithms.create(meta, meta_model, **{k: v for k, v in hp.items()
-                                                        if k not in ("beta", "disc_lr", "disc_optimizer", "train_classes")})
+                                                        if k not in ("beta", "disc_lr", "disc_optimizer", "supervised_batch",
+                                                                     "train_classes")})
     torch.manual_seed(11)  # Reptile draws its inner mini-batches from torch's generator: the same draws for both
     meta_algo.train_step(TASKS)
     # theta_disc: one step of the supervised loss on all instances, global labels
     disc_model, head = copy.deepcopy(model), copy.deepcopy(algo.global_head)
-    x = torch.cat([t for task in TASKS for t in (task.support_x, task.query_x)])
-    g = torch.cat([t for task in TASKS for t in (task.support_g, task.query_g)])
-    F.cross_entropy(head(disc_model.embed(x)), g).backward()
+    total = sum(len(t.support_g) + len(t.query_g) for t in TASKS)
+    for batch in ([[t] for t in TASKS] if supervised_batch == "task" else [TASKS]):
+        x = torch.cat([t for task in batch for t in (task.support_x, task.query_x)])
+        g = torch.cat([t for task in batch for t in (task.support_g, task.query_g)])
+        (F.cross_entropy(head(disc_model.embed(x)), g, reduction="sum") / total).backward()
     head0 = {n: p.detach().clone() for n, p in algo.global_head.named_parameters()}
     torch.manual_seed(11)
     out = algo.train_step(TASKS)
@@ -238,15 +245,16 @@ def test_mtl_with_beta_one_is_exactly_its_parent(meta):
 def test_mtl_supervised_branch_learns_as_the_transfer_baseline_does():
     """The supervised part is an effective learner: over the same tasks its loss falls about as much as the
     transfer baseline's pre-training loss (the same optimiser and step)."""
-    from algorithms.transfer import supervised_loss
+    from algorithms.transfer import supervised_backward
 
     tasks = [toy_task(s, classes=7) for s in range(6)]
     mtl = algorithms.create("mtl_reptile", tiny_model(), train_classes=7, inner_lr=0.01, inner_steps=2, disc_lr=0.01)
     ref = algorithms.create("transfer", tiny_model(), train_classes=7, lr=0.01)
 
     def losses():
-        return (supervised_loss(mtl.model, mtl.global_head, tasks)[0].item(),
-                supervised_loss(ref.model, ref.global_head, tasks)[0].item())
+        with torch.no_grad():
+            return (supervised_backward(mtl.model, mtl.global_head, tasks, lambda loss: None)[0],
+                    supervised_backward(ref.model, ref.global_head, tasks, lambda loss: None)[0])
 
     first_m, first_t = losses()
     for i in range(100):

@@ -154,10 +154,12 @@ def test_a_table_of_earlier_protocol_runs_says_so_and_a_current_one_lists_its_de
 
     from benchmark.report.leaderboard import _protocol_lines
 
-    rows = pd.DataFrame({"algorithm": ["protonet", "maml"], "protocol": [2, 2]})
+    rows = pd.DataFrame({"algorithm": ["protonet", "maml"], "protocol": [3, 3]})
     now = _protocol_lines("fewshot", "omniglot-alphabets", rows)[0]
-    assert now.startswith("Protocol: v2; ") and "[!] test-time information rule" in now and "[!] budget" in now
-    old = _protocol_lines("fewshot", "omniglot-alphabets", rows.assign(protocol=[1, 2]))[0]
+    assert now.startswith("Protocol: v3; ") and "[!] test-time information rule" in now and "[!] budget" in now
+    v2 = _protocol_lines("fewshot", "omniglot-alphabets", rows.assign(protocol=[2, 3]))[0]
+    assert "measured under protocol v2" in v2 and "as ONE batch" in v2
+    old = _protocol_lines("fewshot", "omniglot-alphabets", rows.assign(protocol=[1, 3]))[0]
     assert "measured under protocol v1" in old and "normalised the support set together with the queries" in old
     assert "[!] budget" not in old  # the current declarations do not describe those runs
     assert _protocol_lines("fewshot", "omniglot-alphabets", rows.drop(columns="protocol"))[0].startswith(

@@ -63,9 +63,10 @@ def overrides_from(args):
         datasets=args.dataset, models=args.model, algorithms=args.algorithm, seeds=args.seeds,
         epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
         train_per_class=args.train_per_class, data_root=args.data_root, download=args.download,
-        val_fraction=args.val_fraction, keep_val_split=args.keep_val_split or args.command == "tune", hparams=_set_values(args.set), ways=args.ways, shots=args.shots, queries=args.queries,
+        val_fraction=0.1 if args.val_fraction is None else args.val_fraction, keep_val_split=args.keep_val_split or args.command == "tune", hparams=_set_values(args.set), ways=args.ways, shots=args.shots, queries=args.queries,
         meta_iterations=args.meta_iterations, meta_batch=args.meta_batch, test_episodes=args.test_episodes,
         bn_eval=getattr(args, "bn_eval", None), precision=getattr(args, "precision", "fp32"),
+        eval_batch=getattr(args, "eval_batch", None), stop_at_plateau=getattr(args, "stop_at_plateau", None),
     )
 
 
@@ -75,7 +76,9 @@ def plan(args):
     from ..plan import build_plan, precision
     from ..suites import get_suite
     from ..track.provenance import resolve_device
+    from .parser import check_suite_flags
 
+    check_suite_flags(args)
     profile = args.profile or get_suite(args.suite).default_profile
     if getattr(args, "resume", False) and getattr(args, "force", False):
         raise ValueError("--resume and --force contradict each other; use one")
@@ -462,7 +465,7 @@ def cmd_evaluate(args) -> int:
 
     try:
         changes = Changes(args.dataset, data_root, args.ways, args.shots, args.queries, args.test_episodes, args.episodes_file,
-                          _set_values(args.set) or None)
+                          _set_values(args.set) or None, args.eval_batch)
         src = Tracker(args.tracking_uri, args.experiment or "standard")
         ids = _sources(src, args)
         suite = source_spec(src, ids[0]).suite

@@ -20,6 +20,33 @@ def nonneg_int(v: str) -> int:
         raise argparse.ArgumentTypeError(f"expected an integer, got {v!r}") from None
 
 
+# Flags that belong to one suite (`run`, `tune`): given to the other, the command refuses them in one line.
+# tests/test_cli.py walks the parser, so a new flag must be listed here or in SHARED.
+SUITE_ONLY = {
+    "epochs": "standard", "max_steps": "standard", "batch_size": "standard", "train_per_class": "standard",
+    "val_fraction": "standard", "keep_val_split": "standard",
+    "ways": "fewshot", "shots": "fewshot", "queries": "fewshot", "meta_iterations": "fewshot", "meta_batch": "fewshot",
+    "test_episodes": "fewshot", "episodes_file": "fewshot", "bn_eval": "fewshot", "eval_batch": "fewshot",
+    "stop_at_plateau": "fewshot",
+}
+SHARED = {
+    "help", "suite", "profile", "dataset", "model", "algorithm", "seeds", "set", "precision", "done_in", "data_root", "download",
+    "tracking_uri", "experiment", "device", "out", "no_progress", "workers", "executor", "ray_address", "task_cpus", "resume",
+    "force", "shard", "checkpoint_dir", "tuned", "keep_weights", "tuned_dir", "trials", "timeout", "storage", "sampler_seed",
+    "worker", "heartbeat", "all_algorithms",
+}
+SUITE_WORDS = {"standard": "standard", "fewshot": "few-shot"}
+
+
+def check_suite_flags(args) -> None:
+    """ValueError (one line) for a flag of the other suite."""
+    for dest, owner in SUITE_ONLY.items():
+        if getattr(args, dest, None) not in (None, False) and owner != args.suite and args.suite in SUITES:
+            flag = "--" + dest.replace("_", "-")
+            raise ValueError(f"{flag} applies to the {SUITE_WORDS[owner]} suite only (this is --suite {args.suite}); "
+                             f"drop it, or use --suite {owner}")
+
+
 def _grid_flags(r: argparse.ArgumentParser) -> None:
     """The selection and protocol flags that `run` and `tune` share."""
     r.add_argument("--suite", default="standard", help=" or ".join(SUITES))
@@ -32,7 +59,7 @@ def _grid_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument("--max-steps", type=nonneg_int, help="stop each run after this many optimiser steps")
     r.add_argument("--batch-size", type=nonneg_int)
     r.add_argument("--train-per-class", type=nonneg_int, help="reduced scale: at most this many training images per class")
-    r.add_argument("--val-fraction", type=float, default=0.1, help="validation share carved from the training data")
+    r.add_argument("--val-fraction", type=float, help="validation share carved from the training data (default 0.1)")
     r.add_argument("--keep-val-split", action="store_true",
                    help="paper profiles: hold out --val-fraction for validation (default: train on the whole training set, "
                         "as the MLTP paper does; tune always holds it out)")
@@ -47,6 +74,13 @@ def _grid_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument("--bn-eval", choices=["transductive", "inductive"],
                    help="few-shot: batch norm at test time; transductive (default): statistics of the batch being "
                         "classified (MAML's convention); inductive: running statistics kept during meta-training")
+    r.add_argument("--stop-at-plateau", type=nonneg_int, metavar="MIN",
+                   help="few-shot: stop at a validation point t >= MIN once the best validation accuracy at t exceeds the "
+                        "best at 0.8 t by less than 0.5 pp (the tables' plateau criterion); --meta-iterations is the cap; "
+                        "0: a fixed budget (default: the profile's)")
+    r.add_argument("--eval-batch", type=nonneg_int, metavar="N",
+                   help="few-shot: score the fixed validation and test episodes N at a time as batched work (default 0: "
+                        "blocks sized by memory; 1: one episode at a time, the reference loop); the predictions are the same")
     r.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
                    help="forward passes in fp32 (default), under bf16 autocast (CPU, CUDA; fp32 weights; first-order "
                         "algorithms) or fp16 autocast with a gradient scaler (CUDA; algorithms with one backward pass per step)")
@@ -128,6 +162,11 @@ def _perf_flags(f: argparse.ArgumentParser) -> None:
     f.add_argument("--workers", type=int, help="throughput of the suite's quick grid (short budget) with N workers vs sequential")
     f.add_argument("--store", type=int, nargs="+", metavar="N",
                    help="resume-check and leaderboard times on a synthetic store of N runs (e.g. --store 1000 5000)")
+    f.add_argument("--eval", action="store_true",
+                   help="fewshot: test episodes per second, the per-episode loop beside batched blocks (--eval-batch), "
+                        "5-way 1/5-shot and 20-way 15-shot, both batch-norm modes")
+    f.add_argument("--episodes", type=nonneg_int, default=600, help="fewshot --eval: episodes scored in blocks")
+    f.add_argument("--loop-episodes", type=nonneg_int, default=50, help="fewshot --eval: episodes scored by the loop")
     f.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                    help="standard: bf16 measures each first-order algorithm's step in fp32 and under bf16 autocast, side by side")
 
@@ -147,6 +186,9 @@ def _evaluate_flags(e: argparse.ArgumentParser) -> None:
     e.add_argument("--queries", type=nonneg_int, help="few-shot: queries per class")
     e.add_argument("--test-episodes", type=nonneg_int, help="few-shot: fixed test episodes")
     e.add_argument("--episodes-file", help="few-shot: the exact episodes of a manifest (`episodes export`)")
+    e.add_argument("--eval-batch", type=nonneg_int, metavar="N",
+                   help="few-shot: score the test episodes N at a time as batched work (default 0: "
+                        "blocks sized by memory; 1: one episode at a time, the reference loop); the predictions are the same")
     e.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="a test-time hyperparameter of the source's algorithm, e.g. --set joint_batch=true or test_inner_steps=5")
     e.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])

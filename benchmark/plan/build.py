@@ -87,6 +87,6 @@ def build_plan(suite_name: str, profile: str, o: Overrides) -> list[RunSpec]:
                 runs.append(RunSpec(
                     suite=suite.name, profile=profile, dataset=b.dataset, model=cell.model, algorithm=cell.algorithm,
                     seed=seed, hparams=hp, data_root=o.data_root, download=o.download, scale=scale, scale_note=note,
-                    setting=cell.setting, precision=o.precision, **cell.fields,
+                    setting=cell.setting, precision=o.precision, eval_batch=o.eval_batch or 0, **cell.fields,
                 ))
     return runs

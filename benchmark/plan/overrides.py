@@ -40,6 +40,8 @@ class Overrides:
     test_episodes: int | None = None
     bn_eval: str | None = None  # batch norm at test: transductive | inductive
     precision: str = "fp32"  # forward passes: fp32 | bf16
+    eval_batch: int | None = None  # few-shot: test episodes scored at a time (0: by memory, 1: the reference loop)
+    stop_at_plateau: int | None = None  # few-shot: the plateau rule from this meta-iteration on (0: a fixed budget)
 
 
 POSITIVE = ("epochs", "batch_size", "train_per_class", "max_steps", "queries", "meta_iterations", "meta_batch", "test_episodes")
@@ -85,6 +87,11 @@ def validate(o: Overrides, suite: Suite) -> None:
         if o.bn_eval not in modes:
             why = f" ({cls.bn_note})" if getattr(cls, "bn_note", "") else ""
             raise PlanError(f"--bn-eval {o.bn_eval}: {a} cannot honour it{why}; valid for {a}: {', '.join(modes)}")
+    if o.stop_at_plateau is not None and suite.consumes != "episodes":
+        raise PlanError(f"--stop-at-plateau applies to the few-shot suite (meta-iterations); the {suite.name} suite trains "
+                        "for its epochs")
+    if o.eval_batch is not None and suite.consumes != "episodes":
+        raise PlanError(f"--eval-batch applies to the few-shot suite (episodes scored at a time); the {suite.name} suite has none")
     if o.ways and min(o.ways) < 2:
         raise PlanError(f"--ways must be >= 2, got {o.ways}")
     if o.shots and min(o.shots) < 1:

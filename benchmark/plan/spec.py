@@ -42,6 +42,9 @@ class RunSpec:
     val_episodes: int | None = None
     val_every: int | None = None
     eval_seed: int = 0
+    # few-shot: stop at a validation point t >= plateau_min once the best validation accuracy at t exceeds the best at
+    # 0.8 t by < 0.5 pp (meta_iterations is then the cap); None: train for meta_iterations
+    plateau_min: int | None = None
     bn_eval: str = ""  # few-shot: batch norm at test, transductive | inductive ("" for the standard suite)
     precision: str = "fp32"  # forward passes: fp32 | bf16 (plan.precision)
     # a label the suite derives from the fields above (``5-way 1-shot``); not part of the key
@@ -49,6 +52,9 @@ class RunSpec:
     # few-shot: test episodes from a manifest (episodes export); its content hash is part of the key
     episodes_file: str = ""
     episodes_hash: str = ""
+    # few-shot: test episodes scored this many at a time (0: blocks sized by memory, 1: one by one, the reference
+    # loop); how the same predictions are computed, not what is computed: not part of the key
+    eval_batch: int = 0
 
     def hparams_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self.hparams) if dataclasses.is_dataclass(self.hparams) else dict(self.hparams)
@@ -61,11 +67,11 @@ class RunSpec:
     def key(self) -> str:
         """Identity of the experiment (not of the hardware it runs on): a hash of the config."""
         d = self.to_dict()
-        for derived in ("download", "setting", "episodes_file"):
+        for derived in ("download", "setting", "episodes_file", "eval_batch"):
             d.pop(derived, None)
         if not d.get("episodes_hash"):
             d.pop("episodes_hash", None)  # runs on the default episodes keep the keys they had
-        for optional in ("val_per_class", "test_every", "train_queries"):
+        for optional in ("val_per_class", "test_every", "train_queries", "plateau_min"):
             if d.get(optional) is None:
                 d.pop(optional, None)  # runs without them keep the keys they had
         if d.get("precision") in ("", "fp32"):

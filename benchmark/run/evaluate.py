@@ -37,9 +37,10 @@ class Changes:
     test_episodes: int | None = None
     episodes_file: str | None = None
     hparams: dict | None = None  # test-time hyperparameters (--set), e.g. joint_batch, test_inner_steps, finetune_lr
+    eval_batch: int | None = None  # episodes scored at a time (0: by memory, 1: the reference loop)
 
 
-FEWSHOT_ONLY = ("ways", "shots", "queries", "test_episodes", "episodes_file")
+FEWSHOT_ONLY = ("ways", "shots", "queries", "test_episodes", "episodes_file", "eval_batch")
 
 
 def source_spec(tracker, run_id: str) -> RunSpec:

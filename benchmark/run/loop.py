@@ -40,6 +40,7 @@ class Session(Protocol):
     def rounds(self, done: int) -> Iterator[tuple[int, Iterable[Any]]]: ...
     def end_round(self, round_time: float, position: Position) -> dict[str, float]: ...
     def finish(self, history: list[dict[str, float]], position: Position) -> dict[str, Any]: ...
+    def stop(self, history: list[dict[str, float]]) -> bool: ...  # the session's own stopping rule (before its budget)
     def state(self) -> dict[str, Any]: ...
     def load_state(self, state: dict[str, Any]) -> None: ...
 
@@ -102,7 +103,8 @@ def train(
     session: Session, name: str, on_record: Callable[[int, dict[str, float]], None], progress: bool = True,
     resume: dict | None = None, on_checkpoint: Callable[[dict], None] | None = None, best: dict | None = None,
 ) -> dict[str, Any]:
-    """Run ``session`` to the end; return its final metrics.
+    """Run ``session`` to the end of its budget, or until its stopping rule (``session.stop``) fires at an
+    evaluation point; return its final metrics.
 
     ``on_record(round, record)`` is called at every evaluation point, then
     ``on_checkpoint(state)`` with everything ``resume=state`` needs. ``best`` (a dict)
@@ -113,8 +115,10 @@ def train(
     pos, history = _restore(session, resume, best) if resume else (Position(), [])
     bar = tqdm(total=session.total_steps, initial=pos.step, desc=name, leave=False, disable=None if progress else True,
                unit=session.bar_unit)
+    rule = getattr(session, "stop", lambda history: False)  # a session without a stopping rule trains to its budget
+    stopped = bool(history) and rule(history)  # a run resumed after its stopping rule fired trains no further
     try:
-        for rnd, batches in session.rounds(pos.round):
+        for rnd, batches in ([] if stopped else session.rounds(pos.round)):
             t0 = time.perf_counter()
             means = _train_round(session, rnd, batches, pos, bar)
             round_time = time.perf_counter() - t0
@@ -132,7 +136,7 @@ def train(
                     "best": dict(best),
                 })
             bar.set_postfix(loss=f"{rec['train_loss']:.3f}", **({"val": f"{100 * rec['val_acc']:.1f}%"} if "val_acc" in rec else {}))
-            if pos.step >= session.total_steps:
+            if pos.step >= session.total_steps or rule(history):
                 break
     finally:
         bar.close()

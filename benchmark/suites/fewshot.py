@@ -17,7 +17,6 @@ the same for every algorithm where they are shared, and tunable (``--set``).
 """
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Iterator, Sequence
@@ -32,8 +31,9 @@ import datasets
 from datasets import EpisodeSampler, EpisodicData, FixedEpisodes, manifest
 
 from ..models import create_model, set_batchnorm
-from ..report import plots
+from ..report import plateau, plots
 from .base import Cell, ScaleNotes, Style, Suite
+from .scoring import evaluate_episodes
 
 ALL = ["maml", "fomaml", "anil", "metasgd", "reptile", "mtl_maml", "mtl_reptile", "protonet", "matching_net", "transfer",
        "baseline_pp", "linear_probe", "nearest_neighbour", "finetune"]
@@ -63,6 +63,7 @@ class Block:
     val_every: int = 500
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     train_queries: int | None = None  # a reduced profile's cheaper meta-training tasks (test episodes keep ``queries``)
+    plateau_min: int | None = None  # stop at the plateau from this meta-iteration on (meta_iterations is then the cap)
     paper: dict[Key, dict[str, Any]] = field(default_factory=dict)  # each paper's values for its algorithm and setting
 
     @property
@@ -209,17 +210,6 @@ DESCRIPTIONS = {
 
 
 
-def evaluate_episodes(algo: algorithms.Algorithm, episodes: FixedEpisodes) -> dict[str, float]:
-    """Mean query accuracy over fixed episodes with its 95% confidence interval
-    (1.96 * std / sqrt(episodes))."""
-    algo.model.eval()
-    accs = [algo.evaluate(ep) for ep in episodes]
-    algo.model.train()
-    n = len(accs)
-    std = statistics.pstdev(accs) if n > 1 else 0.0
-    return {"acc": statistics.fmean(accs), "std": std, "ci95": 1.96 * std / math.sqrt(n), "episodes": n, "per_episode": accs}
-
-
 def episode_sets(spec, data: EpisodicData, device: torch.device) -> dict[str, FixedEpisodes]:
     """The fixed validation and test episodes (the same for every algorithm and seed); the
     test episodes of ``spec.episodes_file`` when it names a manifest."""
@@ -234,9 +224,9 @@ def episode_sets(spec, data: EpisodicData, device: torch.device) -> dict[str, Fi
     return out
 
 
-def test_metrics(algo: algorithms.Algorithm, fixed: FixedEpisodes) -> dict[str, Any]:
+def test_metrics(algo: algorithms.Algorithm, fixed: FixedEpisodes, eval_batch: int = 0) -> dict[str, Any]:
     """Accuracy over the test episodes, their 95% CI, and the per-episode accuracies."""
-    ev = evaluate_episodes(algo, fixed)
+    ev = evaluate_episodes(algo, fixed, eval_batch)
     return {"test_acc": ev["acc"], "test_ci95": ev["ci95"], "test_std": ev["std"], "test_episodes": ev["episodes"],
             "test_episodes_fingerprint": fixed.fingerprint(), "test_episode_acc": ev["per_episode"]}
 
@@ -256,6 +246,8 @@ class FewShotSession:
         self.sets = episode_sets(spec, data, device)
         self.generator = torch.Generator().manual_seed(20_000 + spec.seed)
         self.meta_batch = spec.meta_batch
+        self.eval_batch = spec.eval_batch
+        self.plateau_min = spec.plateau_min
         self.total_steps = spec.meta_iterations if self.algorithm.trains else 0
         self.every = max(1, spec.val_every or self.total_steps or 1)
 
@@ -275,7 +267,7 @@ class FewShotSession:
     def _validate(self) -> dict[str, float]:
         if "val" not in self.sets:
             return {}
-        ev = evaluate_episodes(self.algorithm, self.sets["val"])
+        ev = evaluate_episodes(self.algorithm, self.sets["val"], self.eval_batch)
         return {"val_acc": ev["acc"], "val_ci95": ev["ci95"]}
 
     def end_round(self, round_time: float, position) -> dict[str, float]:
@@ -283,15 +275,24 @@ class FewShotSession:
 
     def finish(self, history: list[dict[str, float]], position) -> dict[str, Any]:
         t0 = time.perf_counter()
-        final: dict[str, Any] = {"meta_iterations_run": self.total_steps, "train_time_s": position.train_time}
+        final: dict[str, Any] = {"meta_iterations_run": position.step, "train_time_s": position.train_time,
+                                 "stopped_at_plateau": float(position.step < self.total_steps)}
         last = history[-1] if history else {}
         # the last round already validated these final weights on the same episodes: not twice
-        val = ({k: last[k] for k in ("val_acc", "val_ci95") if k in last} if last.get(self.unit) == self.total_steps
+        val = ({k: last[k] for k in ("val_acc", "val_ci95") if k in last} if last.get(self.unit) == position.step
                else self._validate())
         final |= {f"final_{k}": v for k, v in val.items()}
-        final |= test_metrics(self.algorithm, self.sets["test"])  # per episode too: paired tests on the same episodes
+        final |= test_metrics(self.algorithm, self.sets["test"], self.eval_batch)  # per episode too: paired tests on the same episodes
         final["eval_time_s"] = time.perf_counter() - t0
         return final
+
+    def stop(self, history: list[dict[str, float]]) -> bool:
+        """The plateau rule (``--stop-at-plateau MIN``): at a validation point t >= MIN, stop once the best validation
+        accuracy at t exceeds the best at 0.8 t by less than 0.5 pp (the tables' own criterion, ``report/plateau.py``)."""
+        if not self.plateau_min or not history or history[-1].get(self.unit, 0) < self.plateau_min:
+            return False
+        pts = [(h[self.unit], 100 * h["val_acc"]) for h in history if "val_acc" in h]
+        return bool(pts) and plateau.plateaued(plateau.tail_gain(*zip(*pts))) is True
 
     def state(self) -> dict[str, Any]:
         return {}
@@ -321,12 +322,17 @@ class FewShotSuite(Suite):
     bn_modes = BN_MODES
     reduced_profiles = ("omniglot-alphabets",)
     comparative_profiles = ("quick", "omniglot-alphabets")
-    protocol_version = 2
-    protocol_history = {1: (
-        "protocol v1 (before issue 26): protonet and matching_net normalised the support set together with the queries, "
-        "every other algorithm alone; Baseline++ had a learned scale and a full-batch test head started from the support "
-        "sums; Meta-SGD took MAML's steps; Reptile's 5-shot runs used its 1-shot command (omniglot-alphabets); MTL took half "
-        "its parent's meta step and a plain SGD supervised step; quick tested MAML with 1 step")}
+    protocol_version = 3
+    protocol_history = {
+        1: ("protocol v1 (before issue 26): protonet and matching_net normalised the support set together with the queries, "
+            "every other algorithm alone; Baseline++ had a learned scale and a full-batch test head started from the support "
+            "sums; Meta-SGD took MAML's steps; Reptile's 5-shot runs used its 1-shot command (omniglot-alphabets); MTL took "
+            "half its parent's meta step and a plain SGD supervised step; quick tested MAML with 1 step; the transfer family "
+            "pre-trained on the meta-batch's images as one batch"),
+        2: ("protocol v2 (issue 26, before issue 27): the transfer family (transfer, baseline_pp, linear_probe, "
+            "nearest_neighbour) and MTL's supervised branch pre-trained on all the meta-batch's images as ONE batch, so "
+            "batch norm normalised over every task's images at once (v3: one task's images per forward pass)"),
+    }
 
     def cost(self, spec) -> float:
         """Gradient steps, roughly: meta-training tasks x (inner steps + 1, doubled when second order) plus the
@@ -369,7 +375,8 @@ class FewShotSuite(Suite):
                                   meta_batch=o.meta_batch or paper.get("meta_batch", b.meta_batch),
                                   test_episodes=o.test_episodes or b.test_episodes, val_episodes=b.val_episodes,
                                   bn_eval=o.bn_eval or self.bn_modes[0],
-                                  val_every=min(b.val_every, n), train_queries=b.train_queries)
+                                  val_every=min(b.val_every, n), train_queries=b.train_queries,
+                                  plateau_min=(o.stop_at_plateau if o.stop_at_plateau is not None else b.plateau_min) or None)
                     yield Cell(model, algo, b.hparams_for(algo, ways, shots), fields, notes, setting=f"{ways}-way {shots}-shot")
 
     @staticmethod
@@ -482,9 +489,13 @@ class FewShotSuite(Suite):
         if algorithm.uses_model_head and algorithm.model.head.out_features != spec.ways:
             raise ValueError(f"{spec.algorithm} adapts its {algorithm.model.head.out_features}-way head: evaluate it with "
                              f"--ways {algorithm.model.head.out_features}")
-        return test_metrics(algorithm, episode_sets(replace(spec, val_episodes=0), data, device)["test"])
+        return test_metrics(algorithm, episode_sets(replace(spec, val_episodes=0), data, device)["test"], spec.eval_batch)
 
     def perf(self, args, device: torch.device) -> int:
+        if args.eval:
+            from ..perf.fewshot_eval import run_eval_perf
+
+            return run_eval_perf(args, device, PROFILES["omniglot-alphabets"][0].hparams_for)
         from ..perf.fewshot import run_fewshot_perf
 
         return run_fewshot_perf(args, device)

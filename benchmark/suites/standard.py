@@ -223,6 +223,9 @@ class StandardSession:
             rec |= {f"{split}_{k}": v for k, v in ev.items()}
         return rec
 
+    def stop(self, history: list[dict[str, float]]) -> bool:
+        return False  # a fixed number of epochs
+
     def finish(self, history: list[dict[str, float]], position) -> dict[str, float]:
         return final_metrics(history)
 
@@ -362,6 +365,8 @@ class StandardSuite(Suite):
         return out
 
     def perf(self, args, device: torch.device) -> int:
+        if getattr(args, "eval", False):
+            raise ValueError("perf --eval measures the few-shot suite's test episodes; use --suite fewshot")
         from ..perf.standard import run_perf
 
         return run_perf(args, device)
