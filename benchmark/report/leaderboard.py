@@ -84,6 +84,8 @@ def _row(suite: str, key: tuple, a: pd.DataFrame, base_time: float, base_paper, 
         "detectable": stats.detectable(sd, c.n) if c else math.nan, "paper_diff": paper_diff,
         "seeds_for_paper_diff": stats.seeds_needed(paper_diff, sd) if c else math.nan,
         "relative_cost": a.train_time_s.mean() / base_time if base_time and base_time > 0 else math.nan,
+        "iterations": a.iterations.mean() if "iterations" in a else math.nan,  # meta-iterations trained, mean over seeds
+        "core_h": (a.wall_time_s * a.threads).mean() / 3600 if "threads" in a else math.nan,  # a run's wall time x its threads
         "commits": " ".join(sorted(set(a.commit))), "hardware": "; ".join(sorted(set(a.hardware))),
         "scale_note": a.scale_note.iloc[0], "first_run": pd.to_datetime(a.start_time.min(), unit="ms").strftime("%Y-%m-%d"),
         "plateau": plateau.summary(list(a.val_tail_gain)) if "val_tail_gain" in a else "-",
@@ -140,7 +142,9 @@ def _legend(suite: str, baseline: str) -> list[str]:
         "- **detectable**: the smallest true difference this many seeds detects with 80% power at alpha 0.05, from the "
         "observed spread of the seed differences. **paper gain**: the paper's difference to the baseline; **seeds needed**: "
         "the seeds a paired test needs to detect it with 80% power.",
-        f"- **rel. cost**: mean training time / `{baseline}`'s. Paper values are the papers' own numbers "
+        f"- **rel. cost**: mean training time / `{baseline}`'s (wall clock, on whatever else the machine ran). **iterations**: "
+        "meta-iterations trained, mean over seeds (fewer than the budget where a run stopped at its plateau); **core-h**: "
+        "a run's wall time x its torch threads, mean over seeds. Paper values are the papers' own numbers "
         "(`benchmark/data/paper_results.csv`); beside a reduced or quick-scale row they are for orientation only.",
     ]
 
@@ -188,9 +192,10 @@ def _group_md(g: pd.DataFrame, suite: str, baseline: str) -> list[str]:
     lines += [f"Provenance: seeds {' '.join(map(str, seeds))}; commit(s) {' '.join(sorted(set(' '.join(g.commits).split())))}; "
               f"first run {g.first_run.min()}; hardware {'; '.join(sorted(set(g.hardware)))}.", ""]
     judged = bool((g.plateau != "-").any())
+    costed = "iterations" in g and bool(g.iterations.notna().any())  # runs that record what they trained (issue 28)
     head = ["algorithm", "n", "mean %", "std"] + (["95% CI"] if style.interval_column else []) + [
         "paper %", f"diff vs {baseline} [95% CI]", "p (Holm)", "verdict", "detectable", "paper gain", "seeds needed",
-        "rel. cost"] + (["plateau"] if judged else [])
+        "rel. cost"] + (["iterations", "core-h"] if costed else []) + (["plateau"] if judged else [])
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in g.iterrows():
         diff = "-" if math.isnan(r["diff"]) else f"{r['diff']:+.2f} [{_fmt(r.diff_lo, '+.2f')}, {_fmt(r.diff_hi, '+.2f')}]"
@@ -198,7 +203,7 @@ def _group_md(g: pd.DataFrame, suite: str, baseline: str) -> list[str]:
             r.algorithm, str(r.n), _fmt(r["mean"]), _fmt(r["std"]), *([_fmt(r["ci95"])] if style.interval_column else []),
             _fmt(r.paper, style.paper_format), diff, _fmt(r.p_holm, ".3g"), r.verdict, _fmt(r.detectable),
             _fmt(r.paper_diff, "+.2f"), _fmt(r.seeds_for_paper_diff, ".0f"), _fmt(r.relative_cost),
-        ] + ([r.plateau] if judged else [])) + " |")
+        ] + ([_fmt(r.iterations, ".0f"), _fmt(r.core_h, ".2f")] if costed else []) + ([r.plateau] if judged else [])) + " |")
     lines.append("")
     if judged:
         lines += [f"Plateau: seeds whose validation curve met the criterion ({plateau.CRITERION}); the curves are "

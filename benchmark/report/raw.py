@@ -50,6 +50,8 @@ def _run_row(suite, r) -> dict:
         "ci95": 100 * m["test_ci95"] if "test_ci95" in m else math.nan,
         "top5": 100 * m["final_test_top5"] if "final_test_top5" in m else math.nan,
         "train_time_s": m.get("train_time_s", math.nan), "wall_time_s": m.get("wall_time_s", math.nan),
+        "iterations": m.get("meta_iterations_run", math.nan),  # few-shot: meta-iterations trained (fewer at a plateau stop)
+        "threads": int(t["hardware.torch_threads"]) if t.get("hardware.torch_threads", "").isdigit() else math.nan,
         "hparams": json.dumps({k[3:]: v for k, v in sorted(p.items()) if k.startswith("hp.")}),
     }
 
