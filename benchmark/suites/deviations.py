@@ -110,8 +110,10 @@ DEVIATIONS: dict[tuple[str, str], list[Deviation]] = {
                   "openai/supervised-reptile omniglot.py", "whole alphabets held out: 5 background alphabets for "
                   "meta-training (x4 rotations), Latin for validation, Balinese and Korean for test (reduced scale)"),
         Deviation("budget", ALL, "each its own: MAML 60,000 x 32 tasks, Reptile 100,000-200,000 x 3-5, ProtoNet 1 episode "
-                  "per step", "each paper", "one budget for every algorithm: 2,000 meta-iterations of 8 tasks (tasks of 5 "
-                  "queries per class in training)", covers=("meta_iterations", "meta_batch")),
+                  "per step", "each paper", "one budget rule for every algorithm: meta-iterations of 8 tasks (tasks of 5 queries per class in "
+                  "training) until the validation plateau (the last 20% gains < 0.5 pp; checked every 200 from 6,000, at "
+                  "most 10,000; leaderboards/omniglot-alphabets/schedule-v3)",
+                  covers=("meta_iterations", "meta_batch", "val_every", "plateau_min")),
         Deviation("training tasks", ("protonet",), "60-way episodes of 5 queries, one per step, lr halved every 2,000",
                   "Snell et al. Sec. 3.1", "the test ways and the profile's budget, constant lr: every algorithm sees the "
                   "same data per iteration", covers=("train_ways", "train_queries", "meta_batch", "lr_halve_every")),
