@@ -31,10 +31,10 @@ def block_matching_log_probs(query: torch.Tensor, support: torch.Tensor, labels:
                              scale: float = 1.0) -> torch.Tensor:
     """``matching_log_probs`` of E episodes at once: ``[E, Q, D]``, ``[E, S, D]``, labels ``[E, S]`` -> ``[E, Q, N]``."""
     sim = scale * F.normalize(query, dim=-1) @ F.normalize(support, dim=-1).transpose(1, 2)  # [E, q, s]
-    log_attn = sim.log_softmax(dim=-1)
-    member = F.one_hot(labels, ways).bool()  # [E, s, N]
-    masked = log_attn[..., None].masked_fill(~member[:, None], float("-inf"))  # [E, q, s, N]
-    return torch.logsumexp(masked, dim=2)
+    # log(attention @ one-hot) as one batched matmul: the [E, q, s, N] masked logsumexp was 3-20x slower. Cosine
+    # similarities bound the attention below by exp(-2 scale) / s, so the sum underflows only at extreme scales (clamped)
+    mass = sim.softmax(dim=-1) @ F.one_hot(labels, ways).to(sim.dtype)  # [E, q, N]
+    return mass.clamp_min(torch.finfo(sim.dtype).tiny).log()
 
 
 @dataclass

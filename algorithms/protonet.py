@@ -30,7 +30,8 @@ def block_proto_logits(fs: torch.Tensor, ys: torch.Tensor, fq: torch.Tensor, way
     """``proto_logits`` of E episodes at once: support ``[E, S, D]`` with labels ``[E, S]``, queries ``[E, Q, D]``."""
     oh = one_hot(ys, ways, fs.dtype)  # [E, S, N]
     protos = oh.transpose(1, 2) @ fs / oh.sum(1).clamp_min(1)[..., None]
-    return -((fq[:, :, None, :] - protos[:, None, :, :]) ** 2).sum(-1)
+    # ||q||^2 - 2 q.c + ||c||^2 as one batched matmul: the [E, Q, N, D] differences of ``proto_logits`` were 5x slower
+    return -(fq.pow(2).sum(-1, keepdim=True) - 2 * fq @ protos.transpose(1, 2) + protos.pow(2).sum(-1)[:, None, :])
 
 
 @dataclass
@@ -97,5 +98,5 @@ class ProtoNet(EpisodicAlgorithm):
     def query_logits_block(self, block) -> torch.Tensor:
         fs, fq = self.embed_block(block, self.hparams.joint_batch)
         n, d = block.ways, fs.shape[-1]
-        per_episode = fq.shape[1] * n * d + fq.shape[1] * fs.shape[1] * n  # the logits' temporaries
+        per_episode = (fq.shape[1] + fs.shape[1]) * n + n * d  # the logits' and prototypes' temporaries
         return by_episodes(lambda s, y, q: self._block_logits(s, y, q, n), per_episode, fs, block.support_y, fq)

@@ -166,8 +166,8 @@ def test_a_flag_of_the_other_suite_is_one_line(dest, capsys, tmp_path):
     owner = SUITE_ONLY[dest]
     other = "standard" if owner == "fewshot" else "fewshot"
     action = next(a for a in _grid_parsers()["run"]._actions if a.dest == dest)
-    value = [] if action.nargs == 0 else (["x.json"] if dest == "episodes_file" else
-                                          ["inductive"] if dest == "bn_eval" else ["0.2"] if dest == "val_fraction" else ["2"])
+    value = ([] if action.nargs == 0 else [action.choices[-1]] if action.choices else ["x.json"] if dest == "episodes_file"
+             else ["0.2"] if dest == "val_fraction" else ["2"])
     argv = ["run", "--suite", other, action.option_strings[0], *value, "--no-progress", "--tracking-uri",
             f"sqlite:///{tmp_path / 'm.db'}"]
     assert main(argv) == 2

@@ -58,3 +58,29 @@ def test_stop_at_plateau_on_the_standard_suite_is_one_line(capsys):
     assert main(["run", "--suite", "standard", "--stop-at-plateau", "5", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "few-shot suite" in err
+
+
+def test_best_val_scores_the_weights_of_the_best_validation_point():
+    """``--test-weights best-val``: the test scores the weights saved at the validation point with the highest
+    accuracy (the first one, if tied), not the last iteration's; the final validation metrics are that point's."""
+    import datasets
+    from benchmark.run.loop import load_weights, train
+    from benchmark.suites import get_suite
+    from benchmark.suites.fewshot import test_metrics
+
+    o = Overrides(algorithms=["protonet"], meta_iterations=30, test_episodes=4, seeds=[0], hparams={"lr": 0.05})
+    spec = dataclasses.replace(build_plan("fewshot", "quick", o)[0], val_every=10, val_episodes=4)
+    best_spec = dataclasses.replace(spec, test_weights="best-val")
+    assert best_spec.key() != spec.key() and best_spec.flat_params()["test_weights"] == "best-val"
+    data = datasets.get_episodic("glyphs")
+    suite, device = get_suite("fewshot"), torch.device("cpu")
+    records, best = [], {}
+    session = suite.session(best_spec, data, device)
+    out = train(session, "best", lambda rnd, rec: records.append(rec), progress=False, best=best)
+    top = max(records, key=lambda r: r["val_acc"])
+    assert out["selected_iteration"] == top["iteration"] == best["round"] and out["final_val_acc"] == top["val_acc"]
+    fresh = suite.session(best_spec, data, device)
+    load_weights(fresh.algorithm, best["weights"])
+    assert test_metrics(fresh.algorithm, fresh.sets["test"])["test_episode_acc"] == out["test_episode_acc"]
+    with pytest.raises(PlanError, match="few-shot suite"):
+        build_plan("standard", "quick", Overrides(seeds=[0], test_weights="best-val"))

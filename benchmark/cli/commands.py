@@ -67,6 +67,7 @@ def overrides_from(args):
         meta_iterations=args.meta_iterations, meta_batch=args.meta_batch, test_episodes=args.test_episodes,
         bn_eval=getattr(args, "bn_eval", None), precision=getattr(args, "precision", "fp32"),
         eval_batch=getattr(args, "eval_batch", None), stop_at_plateau=getattr(args, "stop_at_plateau", None),
+        test_weights=getattr(args, "test_weights", None),
     )
 
 

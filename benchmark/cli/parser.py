@@ -27,7 +27,7 @@ SUITE_ONLY = {
     "val_fraction": "standard", "keep_val_split": "standard",
     "ways": "fewshot", "shots": "fewshot", "queries": "fewshot", "meta_iterations": "fewshot", "meta_batch": "fewshot",
     "test_episodes": "fewshot", "episodes_file": "fewshot", "bn_eval": "fewshot", "eval_batch": "fewshot",
-    "stop_at_plateau": "fewshot",
+    "stop_at_plateau": "fewshot", "test_weights": "fewshot",
 }
 SHARED = {
     "help", "suite", "profile", "dataset", "model", "algorithm", "seeds", "set", "precision", "done_in", "data_root", "download",
@@ -78,6 +78,9 @@ def _grid_flags(r: argparse.ArgumentParser) -> None:
                    help="few-shot: stop at a validation point t >= MIN once the best validation accuracy at t exceeds the "
                         "best at 0.8 t by less than 0.5 pp (the tables' plateau criterion); --meta-iterations is the cap; "
                         "0: a fixed budget (default: the profile's)")
+    r.add_argument("--test-weights", choices=("final", "best-val"),
+                   help="few-shot: the weights scored on the test episodes: final (the last meta-iteration's) or best-val "
+                        "(those of the validation point with the highest accuracy) (default: the profile's)")
     r.add_argument("--eval-batch", type=nonneg_int, metavar="N",
                    help="few-shot: score the fixed validation and test episodes N at a time as batched work (default 0: "
                         "blocks sized by memory; 1: one episode at a time, the reference loop); the predictions are the same")

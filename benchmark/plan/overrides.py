@@ -42,6 +42,7 @@ class Overrides:
     precision: str = "fp32"  # forward passes: fp32 | bf16
     eval_batch: int | None = None  # few-shot: test episodes scored at a time (0: by memory, 1: the reference loop)
     stop_at_plateau: int | None = None  # few-shot: the plateau rule from this meta-iteration on (0: a fixed budget)
+    test_weights: str | None = None  # few-shot: final | best-val (the weights scored on the test episodes)
 
 
 POSITIVE = ("epochs", "batch_size", "train_per_class", "max_steps", "queries", "meta_iterations", "meta_batch", "test_episodes")
@@ -90,6 +91,8 @@ def validate(o: Overrides, suite: Suite) -> None:
     if o.stop_at_plateau is not None and suite.consumes != "episodes":
         raise PlanError(f"--stop-at-plateau applies to the few-shot suite (meta-iterations); the {suite.name} suite trains "
                         "for its epochs")
+    if o.test_weights is not None and suite.consumes != "episodes":
+        raise PlanError(f"--test-weights applies to the few-shot suite (validation points); the {suite.name} suite has none")
     if o.eval_batch is not None and suite.consumes != "episodes":
         raise PlanError(f"--eval-batch applies to the few-shot suite (episodes scored at a time); the {suite.name} suite has none")
     if o.ways and min(o.ways) < 2:

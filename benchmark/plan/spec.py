@@ -45,6 +45,9 @@ class RunSpec:
     # few-shot: stop at a validation point t >= plateau_min once the best validation accuracy at t exceeds the best at
     # 0.8 t by < 0.5 pp (meta_iterations is then the cap); None: train for meta_iterations
     plateau_min: int | None = None
+    # few-shot: the weights scored on the test episodes: "final" (the last iteration's) or "best-val" (those of the
+    # validation point with the highest accuracy, model selection by validation)
+    test_weights: str = "final"
     bn_eval: str = ""  # few-shot: batch norm at test, transductive | inductive ("" for the standard suite)
     precision: str = "fp32"  # forward passes: fp32 | bf16 (plan.precision)
     # a label the suite derives from the fields above (``5-way 1-shot``); not part of the key
@@ -74,6 +77,8 @@ class RunSpec:
         for optional in ("val_per_class", "test_every", "train_queries", "plateau_min"):
             if d.get(optional) is None:
                 d.pop(optional, None)  # runs without them keep the keys they had
+        if d.get("test_weights") in ("", "final"):
+            d.pop("test_weights", None)  # runs scored with their final weights keep the keys they had
         if d.get("precision") in ("", "fp32"):
             d.pop("precision", None)  # fp32 runs keep the keys they had before the choice existed
         if d.get("bn_eval") in ("", "transductive"):

@@ -99,6 +99,15 @@ def weights(algo: algorithms.Algorithm) -> dict[str, Any]:
     return {"model": copy.deepcopy(algo.model.state_dict()), "extra": {k: v.detach().clone() for k, v in algo.extra_state().items()}}
 
 
+def load_weights(algo: algorithms.Algorithm, w: dict[str, Any]) -> None:
+    """Put ``weights(algo)``'s copy back."""
+    algo.model.load_state_dict(w["model"])
+    extra = algo.extra_state()
+    with torch.no_grad():
+        for k, v in w["extra"].items():
+            extra[k].copy_(v)
+
+
 def train(
     session: Session, name: str, on_record: Callable[[int, dict[str, float]], None], progress: bool = True,
     resume: dict | None = None, on_checkpoint: Callable[[dict], None] | None = None, best: dict | None = None,
@@ -140,4 +149,6 @@ def train(
                 break
     finally:
         bar.close()
+    if getattr(session, "test_weights", "final") == "best-val" and best.get("weights"):
+        load_weights(algo, best["weights"])  # model selection by validation: the test scores the best point's weights
     return session.finish(history, pos)

@@ -114,6 +114,11 @@ DEVIATIONS: dict[tuple[str, str], list[Deviation]] = {
                   "training) until the validation plateau (the last 20% gains < 0.5 pp; checked every 200 from 6,000, at "
                   "most 10,000; leaderboards/omniglot-alphabets/schedule-v3)",
                   covers=("meta_iterations", "meta_batch", "val_every", "plateau_min")),
+        Deviation("weights tested", ALL, "each its own: the final weights (MAML, Reptile code); the best validation epoch "
+                  "(Chen et al. 2019); early stopping on validation (Snell et al. code)", "each paper",
+                  "one rule: the weights of the validation point with the highest accuracy (--test-weights best-val), "
+                  "so a minimum training length cannot punish a method that peaks early", decided=True,
+                  covers=("test_weights",)),
         Deviation("training tasks", ("protonet",), "60-way episodes of 5 queries, one per step, lr halved every 2,000",
                   "Snell et al. Sec. 3.1", "the test ways and the profile's budget, constant lr: every algorithm sees the "
                   "same data per iteration", covers=("train_ways", "train_queries", "meta_batch", "lr_halve_every")),
