@@ -123,7 +123,7 @@ def test_fixed_protocol_values():
     r5 = _spec("omniglot-alphabets", "reptile", 5, 5)
     assert (r5.hparams.train_shots, r5.hparams.inner_batch, r5.hparams.inner_steps, r5.hparams.inner_lr, r5.hparams.lr,
             r5.hparams.test_inner_batch, r5.hparams.test_inner_steps) == (10, 10, 5, 0.0015, 0.7, 6, 100)
-    assert (r5.meta_batch, r5.meta_iterations, r5.plateau_min, r5.val_every) == (8, 10000, 6000, 200)  # the one budget rule
+    assert (r5.meta_batch, r5.meta_iterations, r5.plateau_min, r5.val_every) == (8, 10000, 6000, 500)  # the one budget rule
     for profile, ways, shots in (("omniglot", 5, 1), ("omniglot", 20, 5), ("mini-imagenet", 5, 1), ("omniglot-alphabets", 5, 1)):
         hp = _spec(profile, "metasgd", ways, shots).hparams
         assert (hp.inner_steps, hp.test_inner_steps) == (1, 1)

@@ -111,7 +111,7 @@ DEVIATIONS: dict[tuple[str, str], list[Deviation]] = {
                   "meta-training (x4 rotations), Latin for validation, Balinese and Korean for test (reduced scale)"),
         Deviation("budget", ALL, "each its own: MAML 60,000 x 32 tasks, Reptile 100,000-200,000 x 3-5, ProtoNet 1 episode "
                   "per step", "each paper", "one budget rule for every algorithm: meta-iterations of 8 tasks (tasks of 5 queries per class in "
-                  "training) until the validation plateau (the last 20% gains < 0.5 pp; checked every 200 from 6,000, at "
+                  "training) until the validation plateau (the last 20% gains < 0.5 pp; checked every 500 from 6,000, at "
                   "most 10,000; leaderboards/omniglot-alphabets/schedule-v3)",
                   covers=("meta_iterations", "meta_batch", "val_every", "plateau_min")),
         Deviation("weights tested", ALL, "each its own: the final weights (MAML, Reptile code); the best validation epoch "

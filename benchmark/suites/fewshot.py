@@ -177,18 +177,21 @@ PROFILES: dict[str, list[Block]] = {
     # Balinese and Korean for test; `--data-root` the official zips or the small background sets), every algorithm at
     # one budget. Meta-training tasks have 5 queries per class (test episodes 15; MAML's own Omniglot code trains with
     # K), which halves a task's cost. Every run trains to its plateau (issue 28): from 6,000 meta-iterations of 8 tasks
-    # it stops at the first validation point (every 200) where the last 20% improved its best validation accuracy by
+    # it stops at the first validation point (every 500) where the last 20% improved its best validation accuracy by
     # < 0.5 pp, at most 10,000. Chosen from the schedule measurement (leaderboards/omniglot-alphabets/schedule-v3: MAML
-    # and FOMAML, one seed, 1- and 5-shot, to 10,000): this rule stops MAML at 6,000 / 7,000 and FOMAML at 9,000 / 8,000
-    # (1 / 5 shots), within 0.2-1.2 pp of each curve's best over 10,000; a minimum of 4,000-5,000 stopped 5-shot runs
-    # 1.8-3.0 pp short (100 validation episodes are noisy at 0.5 pp). Protocol v1's table (2,000 fixed) is in
+    # and FOMAML, one seed, 1- and 5-shot, to 10,000; stopping.md): this rule stops MAML at 6,000 / 7,000 and FOMAML at
+    # 9,000 / 8,500 (1 / 5 shots), within 0.8-0.9 pp of each curve's best over 10,000; a minimum of 4,000-5,000 stopped
+    # 5-shot runs 0.9-2.1 pp short (100 validation episodes are noisy at 0.5 pp). Validating every 200 instead was as
+    # close (0.2-1.2 pp) but Reptile's validation (100 episodes of 86-100 Adam steps, about 100 s) would then cost more
+    # than its training: the estimate from protocol v1's raw results is 9.5-13 core-hours per seed at every 500 against
+    # 12-17 at every 200 (leaderboards/README). Protocol v1's table (2,000 fixed) is in
     # leaderboards/omniglot-alphabets/2026-12-01-protocol-v1. Every run is scored with the weights of its best
     # validation point: a minimum of 6,000 would otherwise punish what peaks early (Baseline++, seed 0, 1-shot: 90.0% at
     # 2,000, 83.6% at 5,600 as it over-fits the background alphabets; its test fell to 73.8% from v1's 84.6%).
     "omniglot-alphabets": [
         Block(dataset="omniglot-alphabets", model="conv4-64-strided", algorithms=ALL, settings=[(5, 1), (5, 5)], queries=15,
               meta_iterations=10000, meta_batch=8, hparams=_hparams(0.4, 1, 3), test_episodes=600, val_episodes=100,
-              val_every=200, seeds=[0, 1, 2, 3, 4], train_queries=5, paper=ALPHABETS_PAPER, plateau_min=6000,
+              val_every=500, seeds=[0, 1, 2, 3, 4], train_queries=5, paper=ALPHABETS_PAPER, plateau_min=6000,
               test_weights="best-val"),
     ],
     "omniglot": [
