@@ -180,7 +180,7 @@ PROFILES: dict[str, list[Block]] = {
     # it stops at the first validation point (every 500) where the last 20% improved its best validation accuracy by
     # < 0.5 pp, at most 10,000. Chosen from the schedule measurement (leaderboards/omniglot-alphabets/schedule-v3: MAML
     # and FOMAML, one seed, 1- and 5-shot, to 10,000; stopping.md): this rule stops MAML at 6,000 / 7,000 and FOMAML at
-    # 9,000 / 8,500 (1 / 5 shots), within 0.8-0.9 pp of each curve's best over 10,000; a minimum of 4,000-5,000 stopped
+    # 9,000 / 8,500 (1 / 5 shots), within 0.76-0.93 pp of each curve's best over 10,000; a minimum of 4,000-5,000 stopped
     # 5-shot runs 0.9-2.1 pp short (100 validation episodes are noisy at 0.5 pp). Validating every 200 instead was as
     # close (0.2-1.2 pp) but Reptile's validation (100 episodes of 86-100 Adam steps, about 100 s) would then cost more
     # than its training: the estimate from protocol v1's raw results is 9.5-13 core-hours per seed at every 500 against
