@@ -174,3 +174,12 @@ def test_a_flag_of_the_other_suite_is_one_line(dest, capsys, tmp_path):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "suite only" in err, err
     assert not (tmp_path / "m.db").exists()  # nothing ran, no store was created
+
+
+def test_leaderboard_writes_outside_the_committed_tables_by_default():
+    """A user in a clone must not overwrite ``leaderboards/`` by building a table from their own store."""
+    from pathlib import Path
+
+    from benchmark.cli import build_parser
+
+    assert Path(build_parser().parse_args(["leaderboard", "--suite", "standard"]).out) == Path("results/leaderboards")

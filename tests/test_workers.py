@@ -52,3 +52,22 @@ def test_without_the_extra_says_how_to_install(tmp_path):
     code = "import sys; sys.modules['ray'] = None; from benchmark.cli import main; sys.exit(main(['run', '--executor', 'ray']))"
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 2 and out.stderr.strip().count("\n") == 0 and 'pip install -e ".[ray]"' in out.stderr
+
+
+@pytest.mark.slow
+def test_a_script_without_the_main_guard_gets_one_line(tmp_path):
+    """Workers are spawned and re-import the calling script: an unguarded script used to die with a long
+    BrokenProcessPool traceback; now its process prints one line that says to add the guard, and exits 2."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "unguarded.py"
+    script.write_text(
+        "from benchmark.cli import main\n"
+        f"raise SystemExit(main(['run', '--suite', 'fewshot', '--algorithm', 'protonet', 'maml', '--meta-iterations', '2', "
+        f"'--test-episodes', '2', '--workers', '2', '--no-progress', '--tracking-uri', 'sqlite:///{tmp_path}/m.db', "
+        f"'--out', '{tmp_path}/results']))\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    err = proc.stderr.strip().splitlines()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert len(err) == 1 and 'if __name__ == "__main__":' in err[0], err

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from ..suites import SUITES
 
@@ -138,7 +139,9 @@ def _leaderboard_flags(lb: argparse.ArgumentParser) -> None:
     lb.add_argument("--experiment", help="MLflow experiment (default: the suite name)")
     lb.add_argument("--baseline", help="baseline algorithm for the significance test (default: the suite's: "
                     + ", ".join(f"{n}: {s.style.baseline}" for n, s in SUITES.items()) + ")")
-    lb.add_argument("--out", default="leaderboards", help="output folder (default leaderboards/)")
+    lb.add_argument("--out", default=str(Path("results") / "leaderboards"),
+                    help="output folder (default results/leaderboards; the committed tables are updated only by an explicit "
+                         "--out leaderboards/...)")
     lb.add_argument("--reproduce", help="the command that produced the runs, written into the tables' header")
     lb.add_argument("--from", dest="from_dir", metavar="DIR",
                     help="build from the raw results in DIR (<suite>-runs.csv.gz, <suite>-episodes.csv.gz) instead of MLflow")

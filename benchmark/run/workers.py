@@ -15,12 +15,14 @@ import os
 import socket
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
 from ..plan import RunSpec
+from .errors import ExecutorError
 from .runner import RunResult
 
 _STATE: dict = {}
@@ -59,10 +61,26 @@ def _cell(spec: RunSpec) -> tuple[RunResult, str]:
     return run_cell(spec, _STATE)
 
 
+UNGUARDED = ("a worker process died before returning its run: if a script calls the CLI with --workers, put the call "
+             "under `if __name__ == \"__main__\":` (workers are spawned and re-import the script); otherwise it was "
+             "killed, e.g. out of memory: try fewer --workers")
+
+
+def _collect(futures: dict, results: dict, total: int, echo: Callable[[str], None]) -> None:
+    for n, fut in enumerate(as_completed(futures), 1):
+        res, line = fut.result()
+        results[futures[fut]] = res
+        echo(f"[{n}/{total}] {line}")
+
+
 def run_parallel(specs: list[RunSpec], workers: int, uri: str, experiment: str, device: torch.device,
                  echo: Callable[[str], None] = print, **options) -> list[RunResult]:
     """Every spec in ``workers`` processes; results in the specs' order. ``options`` are
     ``run_grid``'s (checkpoint_dir, force, extra_tags, keep_weights)."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        # a spawned worker re-importing a script that calls the CLI without an ``if __name__ == "__main__":`` guard
+        # reaches here while it bootstraps: end it quietly; the script's own process says what to do (below)
+        os._exit(3)
     threads = threads_per_worker(workers)
     if options.get("checkpoint_dir"):
         options["checkpoint_dir"] = str(Path(options["checkpoint_dir"]).resolve())
@@ -77,10 +95,9 @@ def run_parallel(specs: list[RunSpec], workers: int, uri: str, experiment: str, 
         order = sorted(range(len(specs)), key=lambda i: -get_suite(specs[i].suite).cost(specs[i]))
         futures = {pool.submit(_cell, specs[i]): i for i in order}
         try:
-            for n, fut in enumerate(as_completed(futures), 1):
-                res, line = fut.result()
-                results[futures[fut]] = res
-                echo(f"[{n}/{len(specs)}] {line}")
+            _collect(futures, results, len(specs), echo)
+        except BrokenProcessPool:
+            raise ExecutorError(UNGUARDED) from None
         except BaseException:  # Ctrl-C reaches the workers too; SIGTERM is passed on: their runs end KILLED
             for f in futures:
                 f.cancel()
