@@ -28,3 +28,21 @@ def test_leaderboard_matches_the_stored_table(tmp_path, suite, populate):
     md2, board2, _ = build(tmp_path / "lb", suite, tmp_path / "again", None, "python -m benchmark leaderboard", None)
     assert md2.read_text() == md.read_text()
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again" / f"{suite}.csv"), got)
+
+
+def test_the_console_verdict_is_the_tables_and_tests_nothing_below_three_seeds(tmp_path):
+    from benchmark.report.leaderboard import verdict_lines
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot")
+    populate_fewshot(tracker)
+    _, board, _ = build(tracker, "fewshot", tmp_path / "lb", None, "python -m benchmark leaderboard", None)
+    text = "\n".join(verdict_lines(board))
+    for _, r in board.iterrows():
+        line = next(x for x in text.splitlines() if x.startswith(r.algorithm + " "))
+        if r.verdict == "baseline":
+            assert "baseline" in line
+        elif r.n >= 3:
+            assert r.verdict in line and f"{r['diff']:+.2f} [{r.diff_lo:+.2f}, {r.diff_hi:+.2f}]" in line
+    few = board.assign(n=2)
+    lines = [x for x in verdict_lines(few) if x and not x.startswith(("verdict", "algorithm"))]
+    assert all("not tested (n < 3)" in x or "baseline" in x for x in lines) and not any("[" in x for x in lines)

@@ -310,7 +310,7 @@ def cmd_run(args) -> int:
     (specs, device, profile, shard, total, grid_key), cache = prepared
     workers = _workers(args.workers, len(specs))
     from ..report.console import comparison_plots, tables
-    from ..report.leaderboard import close_grid
+    from ..report.leaderboard import close_grid, verdict_lines
     from ..run.errors import ExecutorError
     from ..run.runner import Terminated, install_signal_handlers, process_tags
     from ..track.provenance import hardware_summary
@@ -321,7 +321,7 @@ def cmd_run(args) -> int:
           + f" on {hardware_summary(device)}; tracking {tracker.uri} (experiment {tracker.experiment!r})", flush=True)
     install_signal_handlers()
     parent = tracker.grid_parent(grid_key, f"grid:{args.suite}:{profile}", {"suite_grid": args.suite, "profile": profile, **process_tags()})
-    status = "KILLED"
+    status, board = "KILLED", None
     options = dict(checkpoint_dir=args.checkpoint_dir, force=args.force, keep_weights=args.keep_weights,
                    extra_tags={"mlflow.parentRunId": parent, "grid_key": grid_key})
     try:
@@ -335,10 +335,12 @@ def cmd_run(args) -> int:
         status = "FAILED"
         return fail(str(e))
     finally:
-        close_grid(tracker, parent, args.suite, {s.key() for s in specs}, status)
+        board = close_grid(tracker, parent, args.suite, {s.key() for s in specs}, status)
     print()
     print(tables(results))
     for line in comparison_plots(results, Path(args.out)):
+        print(line)
+    for line in verdict_lines(board):
         print(line)
     uri = shlex.quote(tracker.uri)
     print(f"look at it: python -m benchmark ui --tracking-uri {uri}  (runs nested under {parent[:8]}, with the verdict "

@@ -23,6 +23,7 @@ import pandas as pd
 
 from ..suites import get_suite
 from . import plateau, raw, references, stats
+from .console import format_rows
 from .raw import GROUP
 
 
@@ -282,21 +283,44 @@ def grid_summary(tracker, suite: str, config_keys: set[str]) -> tuple[pd.DataFra
     return raw.from_tracker(tracker, suite, keys=config_keys)
 
 
-def close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) -> None:
+def close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) -> pd.DataFrame:
     """The grid's verdict table, difference plot and raw results as the parent run's
-    artifacts; the parent ends with the grid's status (never left RUNNING)."""
+    artifacts; the parent ends with the grid's status (never left RUNNING). Returns the verdict
+    table's rows (empty where nothing finished or the summary failed)."""
+    board = pd.DataFrame()
     try:
         runs, episodes = grid_summary(tracker, suite, keys)
         if len(runs):
             with tempfile.TemporaryDirectory() as d:  # the curves too: leaderboards read them from here, not run by run
-                build_frames(runs, episodes, suite, Path(d), command="python -m benchmark run (this grid)",
-                             curves=raw.curves_from_tracker(tracker, runs))
+                _, board, _ = build_frames(runs, episodes, suite, Path(d), command="python -m benchmark run (this grid)",
+                                           curves=raw.curves_from_tracker(tracker, runs))
                 for f in sorted(Path(d).iterdir()):
                     tracker.log_artifact(parent, f)
     except Exception as e:  # a summary must never hide the runs' own results
         tracker.set_tags(parent, {"summary_error": f"{type(e).__name__}: {e}"[:5000]})
     finally:
         tracker.end(parent, status)
+    return board
+
+
+def verdict_lines(board: pd.DataFrame) -> list[str]:
+    """The verdict table in the console: per comparison, each algorithm's mean, its paired difference to the
+    baseline with the interval, the verdict and the smallest difference these seeds detect (none below 3 seeds)."""
+    lines: list[str] = []
+    for key, g in board.groupby(GROUP, sort=False):
+        d = dict(zip(GROUP, key))
+        base = g[g.verdict == "baseline"].algorithm.tolist()
+        lines += ["", f"verdict: {_title(d)}, against {base[0] if base else '-'} (paired by seed; Holm-adjusted p < 0.05 "
+                  "and a 95% interval that excludes 0 make a verdict)"]
+        rows = []
+        for _, r in g.iterrows():
+            tested = r.n >= stats.MIN_SEEDS and not math.isnan(r["diff"])
+            diff = (f"{r['diff']:+.2f} [{_fmt(r.diff_lo, '+.2f')}, {_fmt(r.diff_hi, '+.2f')}]" if tested else
+                    "-" if math.isnan(r["diff"]) else f"{r['diff']:+.2f}")
+            verdict = r.verdict if tested or r.verdict == "baseline" else f"not tested (n < {stats.MIN_SEEDS})"
+            rows.append([r.algorithm, str(r.n), _fmt(r["mean"]), diff, verdict, _fmt(r.detectable) if tested else "-"])
+        lines += format_rows(["algorithm", "seeds", "mean %", "diff [95% CI]", "verdict", "detectable"], rows)
+    return lines
 
 
 def export(tracker, suite: str, folder: str | Path, merge: bool = False) -> tuple[Path, Path, int]:
