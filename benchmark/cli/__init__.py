@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 
+from .. import plugins
 from ..track.stores import StoreError
 from . import commands
 from .parser import EXIT_BAD_INPUT, build_parser
@@ -20,6 +21,10 @@ def main(argv: list[str] | None = None) -> int:
     handlers = {"list": commands.cmd_list, "run": commands.cmd_run, "perf": commands.cmd_perf, "ui": commands.cmd_ui,
                 "tune": commands.cmd_tune, "leaderboard": lambda a: commands.cmd_leaderboard(a, argv),
                 "evaluate": commands.cmd_evaluate, "episodes": commands.cmd_episodes}
+    try:
+        plugins.load_all(args.plugin)
+    except plugins.PluginError as e:
+        return commands.fail(str(e))
     try:
         return handlers[args.command](args)
     except StoreError as e:  # raised wherever a store is first touched, always before training

@@ -34,7 +34,7 @@ SHARED = {
     "help", "suite", "profile", "dataset", "model", "algorithm", "seeds", "set", "precision", "done_in", "data_root", "download",
     "tracking_uri", "experiment", "device", "out", "no_progress", "workers", "executor", "ray_address", "task_cpus", "resume",
     "force", "shard", "checkpoint_dir", "tuned", "keep_weights", "tuned_dir", "trials", "timeout", "storage", "sampler_seed",
-    "worker", "heartbeat", "all_algorithms",
+    "worker", "heartbeat", "all_algorithms", "plugin",
 }
 SUITE_WORDS = {"standard": "standard", "fewshot": "few-shot"}
 
@@ -233,4 +233,9 @@ def build_parser() -> argparse.ArgumentParser:
     _perf_flags(sub.add_parser("perf", help="cost benchmark: step time and peak memory relative to standard"))
     _evaluate_flags(sub.add_parser("evaluate", help="score the kept weights of finished runs again, into new linked runs"))
     _episodes_flags(sub.add_parser("episodes", help="export the exact test episodes as a shareable manifest"))
+    for command in sub.choices.values():
+        command.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE.py",
+                             help="load your own algorithms first: a .py file or a module that registers Algorithm "
+                                  "subclasses with @algorithms.register(\"name\") (repeatable; installed packages' "
+                                  "meta_benchmark.algorithms entry points load without it)")
     return p

@@ -307,6 +307,8 @@ def verdict_lines(board: pd.DataFrame) -> list[str]:
     """The verdict table in the console: per comparison, each algorithm's mean, its paired difference to the
     baseline with the interval, the verdict and the smallest difference these seeds detect (none below 3 seeds)."""
     lines: list[str] = []
+    if board is None or board.empty:  # nothing finished, or no baseline run in this grid: no verdict to show
+        return lines
     for key, g in board.groupby(GROUP, sort=False):
         d = dict(zip(GROUP, key))
         base = g[g.verdict == "baseline"].algorithm.tolist()

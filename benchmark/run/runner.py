@@ -19,6 +19,7 @@ import torch
 
 import datasets
 
+from .. import plugins
 from ..plan import RunSpec, precision
 from ..suites import get_suite
 from ..track import provenance
@@ -79,6 +80,7 @@ def run_tags(spec: RunSpec, device: torch.device, extra: dict[str, str] | None =
         "setting": spec.setting, "config_key": spec.key(), "git_commit": provenance.git_commit(),
         "protocol": str(get_suite(spec.suite).protocol_version),
         **provenance.hardware(device), **process_tags(), **(extra or {}),
+        **({"plugins": plugins.provenance()} if plugins.provenance() else {}),
     }
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import torch
 
+from .. import plugins
 from ..plan import RunSpec
 from .errors import ExecutorError
 from .runner import RunResult
@@ -42,6 +43,7 @@ def _init(uri: str, experiment: str, device: str, threads: int, options: dict) -
 
     torch.set_num_threads(threads)
     install_signal_handlers()
+    plugins.load_all()  # the parent's --plugin files (META_BENCHMARK_PLUGINS) and entry points
     _STATE.update(tracker=Tracker(uri, experiment), device=torch.device(device), cache=DataCache(), options=options)
 
 
