@@ -274,3 +274,27 @@ def test_ui_on_a_busy_port_is_one_line(tmp_path, capsys):
         assert main(["ui", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", "--port", str(port)]) == 2
     err = capsys.readouterr().err
     assert f"port {port} on 127.0.0.1 is in use" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_grid_whose_every_cell_failed_closes_its_parent_failed(tmp_path, capsys):
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    argv = ["run", "--suite", "fewshot", "--algorithm", "protonet", "--meta-iterations", "5", "--test-episodes", "2",
+            "--set", "lr=1e30", "--no-progress", "--tracking-uri", uri, "--out", str(tmp_path / "r")]
+    assert main(argv) == 1  # the run diverged: FAILED, with the reason on stderr
+    statuses = {r.data.tags.get("mlflow.runName"): r.info.status for r in _runs(uri, "fewshot")}
+    assert statuses == {"glyphs-conv4-32-protonet-5w1s-s0": "FAILED", "grid:fewshot:quick": "FAILED"}
+    assert "no verdict table" in capsys.readouterr().out
+
+
+def test_raw_results_of_another_suite_or_truncated_are_one_line(tmp_path, capsys):
+    import shutil
+
+    lb = Path(__file__).resolve().parents[1] / "leaderboards" / "quick"
+    (tmp_path / "mix").mkdir()
+    shutil.copy(lb / "fewshot-runs.csv.gz", tmp_path / "mix" / "standard-runs.csv.gz")  # a renamed few-shot file
+    assert main(["leaderboard", "--suite", "standard", "--from", str(tmp_path / "mix"), "--out", str(tmp_path / "o")]) == 2
+    (tmp_path / "cut").mkdir()
+    (tmp_path / "cut" / "fewshot-runs.csv.gz").write_bytes((lb / "fewshot-runs.csv.gz").read_bytes()[:300])
+    assert main(["leaderboard", "--suite", "fewshot", "--from", str(tmp_path / "cut"), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "hold runs of the fewshot suite" in err[0] and "cannot be read" in err[1], err

@@ -296,6 +296,17 @@ def _execute(args, specs, tracker, device, workers: int, cache, options: dict):
     return run_grid(specs, tracker, device, progress=not args.no_progress, cache=cache, **options)
 
 
+def _pointer(suite: str, uri: str, parent: str, board) -> str:
+    """Where to look next, and whether the grid's parent run carries a verdict table."""
+    from ..suites import get_suite
+
+    uri = shlex.quote(uri)
+    carries = ("with the verdict table as its artifacts" if board is not None and not board.empty else
+               f"no verdict table: the grid has no finished run of the baseline {get_suite(suite).style.baseline}")
+    return (f"look at it: python -m benchmark ui --tracking-uri {uri}  (runs nested under {parent[:8]}, {carries}); "
+            f"tables: python -m benchmark leaderboard --suite {suite} --tracking-uri {uri}")
+
+
 def cmd_run(args) -> int:
     import datasets
 
@@ -326,7 +337,7 @@ def cmd_run(args) -> int:
                    extra_tags={"mlflow.parentRunId": parent, "grid_key": grid_key})
     try:
         results = _execute(args, specs, tracker, device, workers, cache, options)
-        status = "FINISHED"
+        status = "FINISHED" if any(r.status == "FINISHED" for r in results) else "FAILED"  # no finished cell: FAILED
     except Terminated:
         return fail("terminated; the run in progress is marked KILLED, finished runs are kept", 143)
     except KeyboardInterrupt:
@@ -342,9 +353,7 @@ def cmd_run(args) -> int:
         print(line)
     for line in verdict_lines(board):
         print(line)
-    uri = shlex.quote(tracker.uri)
-    print(f"look at it: python -m benchmark ui --tracking-uri {uri}  (runs nested under {parent[:8]}, with the verdict "
-          f"table as its artifacts); tables: python -m benchmark leaderboard --suite {args.suite} --tracking-uri {uri}")
+    print(_pointer(args.suite, tracker.uri, parent, board))
     failed = [r for r in results if r.status != "FINISHED"]
     if failed:
         print(f"\n{len(failed)} of {len(results)} runs failed:", file=sys.stderr)

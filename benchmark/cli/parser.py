@@ -16,9 +16,22 @@ class OneLineParser(argparse.ArgumentParser):
 
 def nonneg_int(v: str) -> int:
     try:
-        return int(v)
+        n = int(v)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {v!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v!r}")
+    return n
+
+
+def pos_int(v: str) -> int:
+    try:
+        n = int(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {v!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v!r}")
+    return n
 
 
 # Flags that belong to one suite (`run`, `tune`): given to the other, the command refuses them in one line.
@@ -205,10 +218,10 @@ def _episodes_flags(x: argparse.ArgumentParser) -> None:
     x.add_argument("--dataset", required=True, help="an episodic dataset (see `list`)")
     x.add_argument("--data-root", help="its folder")
     x.add_argument("--split", default="test", choices=["train", "val", "test"])
-    x.add_argument("--ways", type=nonneg_int, default=5)
-    x.add_argument("--shots", type=nonneg_int, default=1)
-    x.add_argument("--queries", type=nonneg_int, default=15)
-    x.add_argument("--count", type=nonneg_int, default=600, help="episodes")
+    x.add_argument("--ways", type=pos_int, default=5)
+    x.add_argument("--shots", type=pos_int, default=1)
+    x.add_argument("--queries", type=pos_int, default=15)
+    x.add_argument("--count", type=pos_int, default=600, help="episodes")
     x.add_argument("--seed", type=nonneg_int, default=0, help="evaluation seed (0: the suite's default episodes)")
     x.add_argument("--out", required=True, help="the manifest file (.json)")
 

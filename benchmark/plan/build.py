@@ -7,6 +7,7 @@ it over the seeds.
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import algorithms
@@ -21,7 +22,7 @@ from .spec import RunSpec
 def resolve_hparams(algo: str, values: dict[str, Any]) -> Any:
     """The algorithm's Hparams from the values it has (a profile's shared values include
     others' hyperparameters: standard has no eta), validated once."""
-    fields = set(algorithms.get_class(algo).Hparams.__dataclass_fields__)
+    fields = {f.name for f in dataclasses.fields(algorithms.get_class(algo).Hparams)}  # not ClassVars (SEARCH_SPACE)
     try:
         return algorithms.make_hparams(algo, **{k: v for k, v in values.items() if k in fields})
     except (algorithms.BadHyperparameterError, TypeError) as e:
@@ -31,7 +32,7 @@ def resolve_hparams(algo: str, values: dict[str, Any]) -> Any:
 def _check_set_keys(o: Overrides, selected: set[str]) -> None:
     if not o.hparams:
         return
-    known = set().union(*(algorithms.get_class(a).Hparams.__dataclass_fields__ for a in selected))
+    known = {f.name for a in selected for f in dataclasses.fields(algorithms.get_class(a).Hparams)}
     unknown = sorted(set(o.hparams) - known)
     if unknown:
         raise PlanError(f"--set {unknown[0]}: no selected algorithm has that hyperparameter; valid: {', '.join(sorted(known))}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import tempfile
+import zlib
 from pathlib import Path
 
 import pandas as pd
@@ -174,16 +175,24 @@ def read(folder: str | Path, suite: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     pr, pe = paths(folder, suite)
     if not pr.is_file():
         raise FileNotFoundError(f"no raw results {pr.name} in {folder}; make them with `leaderboard --export {folder}`")
-    runs = pd.read_csv(pr, keep_default_na=False, na_values=[""], dtype={"setting": str, "source": str, "scale_note": str,
-                                                                       "paper_dataset": str, "episodes_fingerprint": str,
-                                                                       "bn_eval": str})
+    try:
+        runs = pd.read_csv(pr, keep_default_na=False, na_values=[""],
+                           dtype={"setting": str, "source": str, "scale_note": str, "paper_dataset": str,
+                                  "episodes_fingerprint": str, "bn_eval": str})
+        episodes = pd.read_csv(pe) if pe.is_file() else pd.DataFrame(columns=["run_id", "episode", "acc"])
+    except (OSError, EOFError, zlib.error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
+        raise ValueError(f"raw results in {folder} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
+                         "restore them from git or export them again with `leaderboard --export`") from None
+    other = sorted(set(runs["suite"].astype(str)) - {suite}) if "suite" in runs else []
+    if other:  # a standard table must never list few-shot runs, nor the reverse
+        raise ValueError(f"raw results in {folder} ({pr.name}) hold runs of the {', '.join(other)} suite, not only {suite}; "
+                         "keep each suite's raw results in their own files")
     if "protocol" not in runs:  # raw results written before the suites had protocol versions: version 1
         runs["protocol"] = 1
     if "bn_eval" not in runs:  # raw results written before --bn-eval: the suite's one mode then
         runs["bn_eval"] = "".join(get_suite(suite).bn_modes[:1])
     for c in ("setting", "source", "scale_note", "paper_dataset", "episodes_fingerprint", "bn_eval"):
         runs[c] = runs[c].fillna("")
-    episodes = pd.read_csv(pe) if pe.is_file() else pd.DataFrame(columns=["run_id", "episode", "acc"])
     return runs, episodes
 
 
