@@ -184,6 +184,16 @@ class EpisodicAlgorithm(Algorithm):
         return logits for its query set."""
         raise NotImplementedError
 
+    # support images per episode from which scoring episodes one by one beat blocks on a CPU in the transductive
+    # batch-norm mode (measured by ``perf --suite fewshot --eval``); None: blocks always won. ``--eval-batch 0`` uses it
+    loop_wins_from: ClassVar[int | None] = None
+
+    def loop_is_faster(self, support_images: int) -> bool:
+        """Whether ``--eval-batch 0`` scores this algorithm's episodes with the loop (``loop_wins_from``)."""
+        cpu = next(self.model.parameters()).device.type == "cpu"
+        return (self.loop_wins_from is not None and cpu and not batched.per_sample(self.model)
+                and support_images >= self.loop_wins_from)
+
     def query_logits_block(self, block) -> torch.Tensor:
         """Logits ``[E, N*Q, N]`` for every episode of a ``datasets.EpisodeBlock``. This default scores the
         episodes one by one with ``query_logits``; an algorithm overrides it with batched work that must

@@ -77,6 +77,8 @@ class LinearProbe(Transfer):
     """Transfer pre-training; logistic regression on normalised frozen features per task."""
 
     Hparams = LinearProbeHparams
+    # transductive, CPU: blocks 5x faster at 5-way 1-shot, level at 5-shot, 0.7x at 20-way 15-shot (300 support images)
+    loop_wins_from = 100
 
     @torch.no_grad()
     def query_logits(self, task: TestTask) -> torch.Tensor:

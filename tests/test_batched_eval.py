@@ -123,3 +123,22 @@ def test_grouping_episodes_by_working_set_changes_nothing(name, monkeypatch):
     whole = algo.query_logits_block(block)
     monkeypatch.setattr(batched, "WORKING_SET", 1)
     torch.testing.assert_close(algo.query_logits_block(block), whole, rtol=1e-5, atol=1e-5)
+
+
+def test_the_default_keeps_the_loop_where_blocks_were_measured_slower():
+    """--eval-batch 0 scores transfer and the linear probe one episode at a time for large transductive supports on a
+    CPU (perf --suite fewshot --eval: 0.9x and 0.7x at 20-way 15-shot), blocks everywhere else."""
+    import algorithms
+    from benchmark.models import create_model
+
+    def algo(name, mode):
+        from benchmark.models import set_batchnorm
+
+        model = set_batchnorm(create_model("conv4-32", 5, 1, 16), mode)
+        model.eval()
+        return algorithms.build(name, model, algorithms.make_hparams(name), train_classes=10)
+
+    assert algo("transfer", "transductive").loop_is_faster(300) and algo("linear_probe", "transductive").loop_is_faster(300)
+    assert not algo("transfer", "transductive").loop_is_faster(25)
+    assert not algo("transfer", "inductive").loop_is_faster(300)  # cached features: blocks win by far
+    assert not algo("baseline_pp", "transductive").loop_is_faster(300) and not algo("protonet", "transductive").loop_is_faster(300)

@@ -42,7 +42,10 @@ def episode_accuracies(algo: algorithms.Algorithm, episodes: FixedEpisodes, eval
         raise ValueError(f"--eval-batch must be >= 0 (0: blocks sized by memory, 1: one episode at a time), got {eval_batch}")
     bar = tqdm(total=len(episodes), desc="scoring", unit="ep", leave=False, disable=not progress)
     accs: list[float] = []
-    algo.model.eval()
+    algo.model.eval()  # before the choice below: the inductive mode shows in evaluation mode
+    s = episodes.sampler
+    if eval_batch == 0 and getattr(algo, "loop_is_faster", lambda n: False)(s.ways * s.shots):
+        eval_batch = 1  # where blocks were measured slower (transfer, linear probe: large transductive supports)
     try:
         if eval_batch == 1:
             for task, labels in episodes.labelled():
