@@ -107,10 +107,15 @@ class TestEpisode:
         return int(self.support_y.max()) + 1
 
     def __getattr__(self, name: str):
-        if name in ("query_y", "query_g", "support_g"):
-            raise LabelLeakError(f"a test episode carries no {name}: an algorithm must not read the query labels or the "
-                                 f"global class ids at test time (only support_x, support_y and query_x)")
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        return _withheld(self, name)
+
+
+def _withheld(obj, name: str):
+    """A missing attribute of a test episode or block: what it withholds raises ``LabelLeakError`` and says so."""
+    if name in ("query_y", "query_g", "support_g"):
+        raise LabelLeakError(f"a test episode carries no {name}: an algorithm must not read the query labels or the "
+                             f"global class ids at test time (only support_x, support_y and query_x)")
+    raise AttributeError(f"{type(obj).__name__!r} object has no attribute {name!r}")
 
 
 class LabelLeakError(AttributeError):
@@ -256,6 +261,9 @@ class EpisodeBlock:
         """Each episode on its own (the loop every batched implementation must equal)."""
         for e in range(len(self)):
             yield TestEpisode(self.images[self.support[e]], self.support_y[e], self.images[self.query[e]])
+
+    def __getattr__(self, name: str):
+        return _withheld(self, name)
 
 
 def split_classes(names: list[str], fractions: tuple[float, float], seed: int) -> tuple[list[int], list[int], list[int]]:

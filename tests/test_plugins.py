@@ -89,3 +89,20 @@ def test_a_plugin_travels_to_spawned_workers(tmp_path, clean_registry):
     tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot")
     runs = tracker.client.search_runs([tracker.experiment_id], "tags.algorithm = 'cosine_proto'")
     assert [r.info.status for r in runs] == ["FINISHED"] and "sha256:" in runs[0].data.tags["plugins"]
+
+
+def test_a_cheating_plugin_fails_with_the_reason_instead_of_scoring(tmp_path, capsys, clean_registry):
+    """A plugin that reads the test queries' labels gets a LabelLeakError: its run is FAILED, it never scores 100%."""
+    (tmp_path / "cheat.py").write_text(
+        "import torch.nn.functional as F\nimport algorithms\nfrom algorithms.protonet import ProtoNet\n\n"
+        "@algorithms.register('cheat')\nclass Cheat(ProtoNet):\n"
+        "    def query_logits(self, task):\n        return 10.0 * F.one_hot(task.query_y, 5).float()\n\n"
+        "    def query_logits_block(self, block):\n        return 10.0 * F.one_hot(block.query_y, 5).float()\n")
+    argv = ["run", "--plugin", str(tmp_path / "cheat.py"), "--suite", "fewshot", "--algorithm", "cheat",
+            "--meta-iterations", "2", "--test-episodes", "2", *_args(tmp_path)]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert "cheat" in err and "label" in err.lower(), err[-1500:]
+    tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot")
+    runs = tracker.client.search_runs([tracker.experiment_id], "tags.algorithm = 'cheat'")
+    assert [r.info.status for r in runs] == ["FAILED"] and "test_acc" not in runs[0].data.metrics
