@@ -24,7 +24,7 @@ def clean_registry(monkeypatch):
 
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
     monkeypatch.setattr(plugins, "_LOADED", {})
-    monkeypatch.delenv(plugins.ENV, raising=False)
+    monkeypatch.setenv(plugins.ENV, "[]")  # restored (unset) afterwards, whatever the test's main() added
     for name in [m for m in sys.modules if m.startswith("benchmark_plugin_")]:
         monkeypatch.delitem(sys.modules, name)
 

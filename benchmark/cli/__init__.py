@@ -20,7 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     handlers = {"list": commands.cmd_list, "run": commands.cmd_run, "perf": commands.cmd_perf, "ui": commands.cmd_ui,
                 "tune": commands.cmd_tune, "leaderboard": lambda a: commands.cmd_leaderboard(a, argv),
-                "evaluate": commands.cmd_evaluate, "episodes": commands.cmd_episodes}
+                "evaluate": commands.cmd_evaluate, "episodes": commands.cmd_episodes,
+                "check-algorithm": commands.cmd_check_algorithm}
     try:
         plugins.load_all(args.plugin)
     except plugins.PluginError as e:

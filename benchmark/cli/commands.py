@@ -136,7 +136,7 @@ def cmd_list(args) -> int:
     print("algorithms:")
     for name in algorithms.available():
         cls = algorithms.get_class(name)
-        doc = (cls.__doc__ or "").strip().splitlines()[0]
+        doc = ((cls.__doc__ or "").strip().splitlines() or ["(no docstring)"])[0]
         print(f"  {name:<12} [{cls.consumes}] {doc}")
     print("datasets:")
     for name, desc in datasets.describe().items():
@@ -516,3 +516,24 @@ def cmd_episodes(args) -> int:
     print(f"{args.count} {args.ways}-way {args.shots}-shot {args.queries}-query episodes of {args.dataset} ({args.split}) "
           f"-> {args.out}; fingerprint {m['fingerprint']}, content hash {m['content_hash'][:16]}")
     return 0
+
+
+def cmd_check_algorithm(args) -> int:
+    """Each check one line; exit 0 when none failed, 1 when one did, 2 for an unknown name."""
+    import algorithms
+
+    from ..conformance import check_algorithm
+
+    try:
+        cls = algorithms.get_class(args.name)
+    except algorithms.UnknownAlgorithmError as e:
+        return fail(str(e))
+    print(f"check-algorithm {args.name} ({cls.__module__}.{cls.__name__}, consumes {cls.consumes}): the quick profile's "
+          "embedded data, a few iterations", flush=True)
+    results = check_algorithm(args.name)
+    for r in results:
+        print(r.line(), flush=True)
+    failed = [r for r in results if r.passed is False]
+    passed = sum(r.passed is True for r in results)
+    print(f"{len(results)} checks: {passed} passed, {len(results) - passed - len(failed)} not applicable, {len(failed)} failed")
+    return 1 if failed else 0

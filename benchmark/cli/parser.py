@@ -246,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     _perf_flags(sub.add_parser("perf", help="cost benchmark: step time and peak memory relative to standard"))
     _evaluate_flags(sub.add_parser("evaluate", help="score the kept weights of finished runs again, into new linked runs"))
     _episodes_flags(sub.add_parser("episodes", help="export the exact test episodes as a shareable manifest"))
+    check = sub.add_parser("check-algorithm", help="the built-ins' contract on one algorithm (yours with --plugin): "
+                                                    "determinism, resume, state_dict, query order, divergence, training")
+    check.add_argument("name", help="a registered algorithm (see `list`)")
     for command in sub.choices.values():
         command.add_argument("--plugin", action="append", default=[], metavar="MODULE_OR_FILE.py",
                              help="load your own algorithms first: a .py file or a module that registers Algorithm "

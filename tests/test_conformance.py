@@ -1,0 +1,47 @@
+"""``check-algorithm``: the contract is the built-ins' own (every one passes it), and it catches an algorithm
+that breaks it (a non-deterministic one, one whose training changes nothing, one that ignores its state)."""
+import pytest
+
+import algorithms
+from benchmark.cli import main
+from benchmark.conformance import check_algorithm
+
+from .test_plugins import clean_registry  # noqa: F401 - the fixture
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", algorithms.available())
+def test_every_builtin_passes_the_contract(name):
+    results = check_algorithm(name)
+    assert [r.line() for r in results if r.passed is False] == []
+    assert sum(r.passed is True for r in results) >= 4  # interface, determinism, state_dict and more actually ran
+
+
+BROKEN = {
+    "noisy": ("import time\nimport torch\nimport algorithms\nfrom algorithms.protonet import ProtoNet\n\n"
+              "@algorithms.register('noisy')\nclass Noisy(ProtoNet):\n"
+              "    def query_logits(self, task):\n"
+              "        g = torch.Generator().manual_seed(time.perf_counter_ns())\n"
+              "        return super().query_logits(task) + 100 * torch.rand(task.query_x.shape[0], task.ways, generator=g)\n\n"
+              "    def query_logits_block(self, block):\n"
+              "        return torch.stack([self.query_logits(t) for t in block.tasks()])\n", "deterministic"),
+    "idle": ("import algorithms\nfrom algorithms.protonet import ProtoNet\n\n"
+             "@algorithms.register('idle')\nclass Idle(ProtoNet):\n"
+             "    def step(self, params, weight_decay=0.0):\n        self.optimizer.zero_grad(set_to_none=True)\n", "trains"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_a_broken_algorithm_fails_its_check_in_one_line(name, tmp_path, capsys, clean_registry):  # noqa: F811
+    source, check = BROKEN[name]
+    (tmp_path / f"{name}.py").write_text(source)
+    assert main(["check-algorithm", "--plugin", str(tmp_path / f"{name}.py"), name]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert any(line.startswith(f"  FAIL  {check}") for line in out), out
+    assert out[-1].startswith("7 checks:") and not out[-1].endswith(" 0 failed")
+
+
+def test_an_unknown_name_lists_the_valid_ones(capsys):
+    assert main(["check-algorithm", "nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "protonet" in err[0]
