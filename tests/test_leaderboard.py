@@ -133,3 +133,24 @@ def test_scale_note_names_what_differs_between_rows():
     assert _scale_note(["a; b", "a; b"]) == "a; b"
     assert _scale_note(["a; study x", "a; study y"]) == "a; per algorithm: study x; study y"
     assert _scale_note(["", ""]) == ""
+
+
+def test_the_grid_parent_and_the_experiment_describe_the_verdict(tmp_path):
+    """MLflow's UI shows a run's and an experiment's ``mlflow.note.content`` on their overview pages: the parent
+    carries the verdict table there, the experiment the latest grid's verdicts."""
+    from benchmark.report.leaderboard import NOTE, close_grid
+    from benchmark.track.tracking import Tracker
+
+    from .leaderboard_runs import populate_fewshot
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot")
+    populate_fewshot(tracker)
+    runs = tracker.client.search_runs([tracker.experiment_id])
+    keys = {r.data.tags["config_key"] for r in runs if "config_key" in r.data.tags}
+    parent = tracker.grid_parent("g", "grid:fewshot:test", {"suite_grid": "fewshot"})
+    board = close_grid(tracker, parent, "fewshot", keys, "FINISHED")
+    assert not board.empty
+    note = tracker.client.get_run(parent).data.tags[NOTE]
+    assert note.startswith("# Leaderboard: fewshot suite") and "| verdict |" in note
+    described = tracker.client.get_experiment(tracker.experiment_id).tags[NOTE]
+    assert parent in described and "verdict:" in described and "diff [95% CI]" in described

@@ -296,11 +296,29 @@ def close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) ->
                                            curves=raw.curves_from_tracker(tracker, runs))
                 for f in sorted(Path(d).iterdir()):
                     tracker.log_artifact(parent, f)
+                _describe(tracker, parent, suite, (Path(d) / f"{suite}.md").read_text(), board)
     except Exception as e:  # a summary must never hide the runs' own results
         tracker.set_tags(parent, {"summary_error": f"{type(e).__name__}: {e}"[:5000]})
     finally:
         tracker.end(parent, status)
     return board
+
+
+NOTE = "mlflow.note.content"  # the description MLflow's UI shows on a run's (and an experiment's) overview page
+NOTE_MAX = 5000  # characters: within every MLflow store's tag-value limit
+
+
+def _describe(tracker, parent: str, suite: str, table_md: str, board: pd.DataFrame) -> None:
+    """The verdict table on the parent run's own overview page, and the latest grid's verdicts as the
+    experiment's description, so the UI shows the comparison without opening an artifact."""
+    cut = f"\n\n(cut here: the whole table is this run's `{suite}.md` artifact)"
+    note = table_md if len(table_md) <= NOTE_MAX else table_md[: NOTE_MAX - len(cut)] + cut
+    tracker.set_tags(parent, {NOTE: note})
+    lines = verdict_lines(board)
+    if lines:
+        head = f"Latest grid: run {parent} (its overview page has the whole table).\n\n```\n"
+        text = head + "\n".join(lines).strip("\n")[: NOTE_MAX - len(head) - 4] + "\n```"
+        tracker.client.set_experiment_tag(tracker.experiment_id, NOTE, text)
 
 
 def verdict_lines(board: pd.DataFrame) -> list[str]:
