@@ -229,6 +229,11 @@ def markdown(board: pd.DataFrame, suite: str, baseline: str, left_out: dict[str,
     if reproduce:
         lines += [f"The runs: `{reproduce}`", ""]
     lines += _legend(suite, baseline) + [""]
+    own = get_suite(suite).style.baseline
+    if baseline != own:  # a re-test against another baseline is a second look at the same runs
+        lines += [f"**Exploratory:** the baseline `{baseline}` is not the suite's own (`{own}`). If it was chosen after "
+                  "seeing a table of these runs, its verdicts are outside that table's family-wise control: read them "
+                  "as exploratory, to be confirmed on new seeds.", ""]
     if left_out:
         lines += ["Left out: " + ", ".join(f"{n} {k}" for k, n in sorted(left_out.items())) + " run(s).", ""]
     for _, g in board.groupby(GROUP, sort=False, dropna=False):
