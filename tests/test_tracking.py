@@ -86,3 +86,14 @@ def test_perf_store_reports_each_size(capsys, monkeypatch):
     assert main(["perf", "--store", "10", "20"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[-3].startswith("runs") and out[-2].startswith("10 ") and out[-1].startswith("20 ")
+
+
+def test_a_reopened_run_drops_its_interruption_error(tmp_path):
+    from benchmark.track.tracking import Tracker
+
+    t = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot")
+    rid = t.start("r", {}, {"error": "interrupted (KeyboardInterrupt)"})
+    t.end(rid, "KILLED")
+    assert t.reopen(rid)
+    run = t.client.get_run(rid)
+    assert run.info.status == "RUNNING" and "error" not in run.data.tags

@@ -149,6 +149,8 @@ class Tracker:
         if run.info.lifecycle_stage != "active":
             return False
         _retry(self.client.update_run, run_id, status="RUNNING")
+        if "error" in run.data.tags:  # the interruption's reason is history once the run continues
+            _retry(self.client.delete_tag, run_id, "error")
         return True
 
     def _search(self, ids: list[str], filter_string: str = "", order_by: list[str] | None = None,
