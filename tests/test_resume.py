@@ -189,3 +189,29 @@ def test_fewshot_resume_from_checkpoint_state_equals_uninterrupted(algorithm):
     for k in ("test_acc", "test_ci95", "final_val_acc"):
         assert resumed[k] == ref[k], k
     assert resumed["test_episode_acc"] == ref["test_episode_acc"]
+
+
+def test_a_resumed_runs_wall_time_adds_its_processes(tmp_path, monkeypatch):
+    """A run interrupted after its first checkpoint and resumed reports the wall time of both processes (its cost),
+    not only the last one's."""
+    from benchmark.plan import Overrides, build_plan
+    from benchmark.run import runner
+    from benchmark.run.data import DataCache
+    from benchmark.track.tracking import Tracker
+
+    spec = build_plan("fewshot", "quick", Overrides(algorithms=["protonet"], meta_iterations=6, test_episodes=2, seeds=[0]))[0]
+    spec = __import__("dataclasses").replace(spec, val_every=2, val_episodes=2)
+    tracker, cache, device = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot"), DataCache(), torch.device("cpu")
+    calls = []
+
+    def stop_after_first(rnd, rec):  # the first checkpoint is written after the first record: stop at the second
+        calls.append(rnd)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        runner.execute(spec, tracker, device, cache, progress=False, checkpoint_dir=tmp_path / "ck", on_progress=stop_after_first)
+    first = checkpoint.load(next((tmp_path / "ck").rglob("*.pt")))["wall_time_s"]
+    assert first > 0
+    res = runner.execute(spec, tracker, device, cache, progress=False, checkpoint_dir=tmp_path / "ck")
+    assert res.status == "FINISHED" and res.prior_wall == first and res.wall_time > first

@@ -56,6 +56,9 @@ class RunResult:
     run_id: str | None = None
     error: str | None = None
     wall_time: float = 0.0
+    # wall seconds of earlier processes of a resumed run, up to its checkpoint (the run's cost is their sum)
+    prior_wall: float = 0.0
+    started: float = 0.0  # this process's perf_counter at the run's start
     keep_weights: str = "both"
     trained: tuple | None = field(default=None, repr=False)  # (algorithm, best, data) of a finished run, for its weights
 
@@ -110,6 +113,7 @@ def _open(spec: RunSpec, tracker, device, ckpt: Path | None, force: bool, result
         result.run_id = tracker.start(spec.run_name, spec.flat_params(), run_tags(spec, device, extra_tags))
     if resume:
         result.history = list(resume["history"])
+        result.prior_wall = float(resume.get("wall_time_s", 0.0))
     return resume
 
 
@@ -129,7 +133,8 @@ def _train(spec: RunSpec, tracker, device, cache: DataCache, result: RunResult, 
 
     def on_checkpoint(state: dict) -> None:
         if ckpt:
-            checkpoint.save(ckpt, {**state, "run_id": result.run_id or ""})
+            checkpoint.save(ckpt, {**state, "run_id": result.run_id or "",
+                                   "wall_time_s": result.prior_wall + time.perf_counter() - result.started})
 
     session = suite.session(spec, data, device)
     precision.prepare(spec.precision, session.algorithm, device)
@@ -151,7 +156,7 @@ def execute(
     With ``checkpoint_dir``, the run checkpoints at every evaluation point and continues
     from an existing checkpoint into the same MLflow run, unless ``force``."""
     t_start = time.perf_counter()
-    result = RunResult(spec=spec, status="RUNNING", keep_weights=keep_weights)
+    result = RunResult(spec=spec, status="RUNNING", keep_weights=keep_weights, started=t_start)
     ckpt = _checkpoint_path(checkpoint_dir, spec, tracker)
     resume = _open(spec, tracker, device, ckpt, force, result, extra_tags)
     if result.status == "FAILED":
@@ -260,7 +265,7 @@ def _log_results(tracker, result: RunResult, error_text: str | None) -> None:
 def close_run(tracker, result: RunResult, t_start: float, status: str | None = None, error_text: str | None = None) -> None:
     """Log the run's results and artifacts and end its MLflow run (never left RUNNING);
     shared by training runs and ``evaluate``'s new runs."""
-    result.wall_time = time.perf_counter() - t_start
+    result.wall_time = result.prior_wall + time.perf_counter() - t_start  # a resumed run: every process's share
     if status:
         result.status = status
     if not tracker or result.run_id is None:
