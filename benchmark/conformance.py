@@ -108,6 +108,7 @@ def check_resume(name: str, h: _Harness) -> Result:
 def _predict(session, h: _Harness) -> torch.Tensor:
     algo = session.algorithm
     algo.model.eval()
+    torch.manual_seed(0)  # test-time adaptation may draw random mini-batches of the support set (Reptile)
     try:
         if algo.consumes == "episodes":
             task, _ = next(iter(session.sets["test"].labelled()))
