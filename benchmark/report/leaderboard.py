@@ -86,7 +86,9 @@ def _row(suite: str, key: tuple, a: pd.DataFrame, base_time: float, base_paper, 
         "seeds_for_paper_diff": stats.seeds_needed(paper_diff, sd) if c else math.nan,
         "relative_cost": a.train_time_s.mean() / base_time if base_time and base_time > 0 else math.nan,
         "iterations": a.iterations.mean() if "iterations" in a else math.nan,  # meta-iterations trained, mean over seeds
-        "core_h": (a.wall_time_s * a.threads).mean() / 3600 if "threads" in a else math.nan,  # a run's wall time x its threads
+        # a run's wall time x its threads; at least its training time, which a resumed run accumulates over its
+        # processes (runs resumed before the checkpoint kept their wall time recorded the last process's alone)
+        "core_h": (a[["wall_time_s", "train_time_s"]].max(axis=1) * a.threads).mean() / 3600 if "threads" in a else math.nan,
         "commits": " ".join(sorted(set(a.commit))), "hardware": "; ".join(sorted(set(a.hardware))),
         "scale_note": a.scale_note.iloc[0], "first_run": pd.to_datetime(a.start_time.min(), unit="ms").strftime("%Y-%m-%d"),
         "plateau": plateau.summary(list(a.val_tail_gain)) if "val_tail_gain" in a else "-",
