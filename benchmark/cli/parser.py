@@ -14,24 +14,22 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def nonneg_int(v: str) -> int:
+def _int_at_least(v: str, low: int) -> int:
     try:
         n = int(v)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {v!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v!r}")
+    if n < low:
+        raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {v!r}")
     return n
+
+
+def nonneg_int(v: str) -> int:
+    return _int_at_least(v, 0)
 
 
 def pos_int(v: str) -> int:
-    try:
-        n = int(v)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {v!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {v!r}")
-    return n
+    return _int_at_least(v, 1)
 
 
 # Flags that belong to one suite (`run`, `tune`): given to the other, the command refuses them in one line.
