@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import optuna
 import pytest
 import torch
 
@@ -51,6 +52,59 @@ def test_readme_two_shard_example_on_a_new_store_records_every_run(tmp_path, ses
         assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
         cells = [r for r in _runs(uri, "standard") if r.data.tags.get("grid_parent") != "1"]
         assert len(cells) == 2 and all(r.info.status == "FINISHED" for r in cells)
+
+
+_KILL_AT = """
+import os, signal, sys
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+seen = [0]
+@event.listens_for(Engine, "after_cursor_execute")
+def _count(*args):
+    seen[0] += 1
+    if seen[0] == int(sys.argv[2]):
+        os.kill(os.getpid(), signal.SIGKILL)
+if sys.argv[3] == "optuna":
+    import optuna
+    optuna.storages.RDBStorage(sys.argv[1])
+else:
+    from benchmark.track.tracking import Tracker
+    Tracker(sys.argv[1], "fewshot")
+print(seen[0])
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.store
+def test_sigkill_while_a_new_store_is_created_leaves_it_usable(tmp_path, stores):
+    """A real SIGKILL after the k-th SQL statement of creating a new store (its tables, its migrations, its first
+    experiment), at several k: the next command creates or finishes the store and records a run in it."""
+    if stores.kind == "mlflow-server":
+        pytest.skip("an `mlflow server` creates its store itself, before this suite's first contact")
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    full = subprocess.run([sys.executable, "-c", _KILL_AT, stores.tracking("full"), "0", "mlflow"], env=env, capture_output=True,
+                          text=True, timeout=300)
+    total = int(full.stdout.split()[-1])
+    for k in (1, total // 20, total // 3, 2 * total // 3, total - 2):
+        uri = stores.tracking(f"cut{k}")
+        cut = subprocess.run([sys.executable, "-c", _KILL_AT, uri, str(k), "mlflow"], env=env, capture_output=True,
+                             timeout=300)
+        assert cut.returncode == -signal.SIGKILL, cut.stderr[-2000:]
+        again = subprocess.run([sys.executable, "-c", "import sys; from benchmark.track.tracking import Tracker; "
+                                "t = Tracker(sys.argv[1], 'fewshot'); t.end(t.start('after', {}, {}), 'FINISHED')", uri],
+                               env=env, capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, f"killed at statement {k} of {total}: {again.stderr[-1500:]}"
+        assert [r.info.status for r in _runs(uri, "fewshot")] == ["FINISHED"]
+    # Optuna's storage creates its tables in one checked pass: the same cuts leave it usable as it is
+    full = subprocess.run([sys.executable, "-c", _KILL_AT, stores.optuna("ofull"), "0", "optuna"], env=env,
+                          capture_output=True, text=True, timeout=300)
+    total = int(full.stdout.split()[-1])
+    for k in (1, total // 3, 2 * total // 3, total - 2):
+        url = stores.optuna(f"ocut{k}")
+        subprocess.run([sys.executable, "-c", _KILL_AT, url, str(k), "optuna"], env=env, capture_output=True, timeout=300)
+        study = optuna.create_study(storage=url)
+        study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=1)
+        assert len(study.trials) == 1
 
 
 def test_checkpoint_replace_is_atomic_and_leaves_no_temp_file(tmp_path, monkeypatch):
@@ -97,7 +151,7 @@ def test_checkpoints_of_two_stores_never_mix():
     assert a != b and a.name.startswith("abc-") and b.name.startswith("abc-")
 
 
-def _wait_running(uri, experiment, proc, timeout=180):
+def _wait_running(uri, experiment, proc, timeout=180, count=1):
     """Whether a cell's run of ``experiment`` is RUNNING, read from the SQLite file read-only: an
     MlflowClient here would create or migrate the schema while the process under test creates it
     (a race of the test's own making that failed that process's first run on a loaded machine)."""
@@ -110,7 +164,7 @@ def _wait_running(uri, experiment, proc, timeout=180):
             return False
         try:
             with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)) as con:
-                if con.execute(query, (experiment,)).fetchone()[0]:
+                if con.execute(query, (experiment,)).fetchone()[0] >= count:
                     return True
         except sqlite3.Error:  # no file or no tables yet
             pass
@@ -136,6 +190,37 @@ def test_sigkill_before_the_first_checkpoint_then_rerun_leaves_nothing_running(t
     runs = _runs(uri, "fewshot")
     assert not [x for x in runs if x.info.status == "RUNNING"]
     assert sorted(x.info.status for x in runs if "config_key" in x.data.tags) == ["FINISHED", "KILLED"]
+
+
+def _workers_of(pid):
+    out = subprocess.run(["pgrep", "-P", str(pid), "-f", "multiprocessing.spawn"], capture_output=True, text=True)
+    return [int(x) for x in out.stdout.split()]
+
+
+@pytest.mark.slow
+def test_sigkill_of_a_workers_grid_ends_its_workers_and_their_runs(tmp_path, session_cache):
+    """The parent cannot pass a SIGKILL on: each worker notices its parent's death itself and ends, closing its
+    run KILLED instead of computing on (and writing) beside a rerun."""
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    cmd = [sys.executable, "-m", "benchmark", "run", "--suite", "fewshot", "--algorithm", "protonet", "--seeds", "0", "1",
+           "--meta-iterations", "5000", "--test-episodes", "5", "--no-progress", "--workers", "2", "--tracking-uri", uri]
+    with open(tmp_path / "grid.log", "w") as log:
+        p = subprocess.Popen(cmd, cwd=tmp_path, env=_env(session_cache), stdout=log, stderr=subprocess.STDOUT)
+    assert _wait_running(uri, "fewshot", p, count=2), (tmp_path / "grid.log").read_text()[-2000:]
+    workers = _workers_of(p.pid)
+    assert len(workers) == 2, workers
+    p.send_signal(signal.SIGKILL)
+    p.wait(timeout=60)
+    t0 = time.time()
+    while time.time() - t0 < 60 and any(Path(f"/proc/{w}").exists() for w in workers):
+        time.sleep(0.5)
+    alive = [w for w in workers if Path(f"/proc/{w}").exists()]
+    for w in alive:
+        os.kill(w, signal.SIGKILL)
+    assert not alive, "workers outlived their parent's SIGKILL"
+    cells = [r for r in _runs(uri, "fewshot") if "config_key" in r.data.tags]
+    assert sorted(r.info.status for r in cells) == ["KILLED", "KILLED"], (
+        [(r.info.status, r.data.tags.get("error")) for r in cells], (tmp_path / "grid.log").read_text()[-3000:])
 
 
 @pytest.mark.slow

@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import socket
+import sys
+import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -36,13 +40,48 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     return max(1, cores // workers)
 
 
-def _init(uri: str, experiment: str, device: str, threads: int, options: dict) -> None:
+def die_with_parent(parent: int) -> None:
+    """End this worker (SIGTERM: its run closes KILLED, as on Ctrl-C) when ``parent`` dies, even by SIGKILL, which
+    the parent cannot pass on: Linux's parent-death signal, else a thread that watches the parent's pid."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(1, signal.SIGTERM, 0, 0, 0) == 0:  # PR_SET_PDEATHSIG
+                if os.getppid() != parent:  # the parent died before the call: the signal will never come
+                    os.kill(os.getpid(), signal.SIGTERM)
+                return
+        except (OSError, AttributeError):
+            pass
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _on_term(signum, frame):
+    """A worker's SIGTERM: inside a cell it ends the run KILLED (the runner's handler); idle, the worker just ends."""
+    from .runner import _on_term as in_a_run
+
+    if _STATE.get("busy"):
+        in_a_run(signum, frame)
+    os._exit(128 + signum)
+
+
+def _init(uri: str, experiment: str, device: str, threads: int, options: dict, parent: int) -> None:
     from ..track.tracking import Tracker
     from .data import DataCache
     from .runner import install_signal_handlers
 
     torch.set_num_threads(threads)
     install_signal_handlers()
+    signal.signal(signal.SIGTERM, _on_term)
+    _STATE["parent"] = parent
+    die_with_parent(parent)
     plugins.load_all()  # the parent's --plugin files (META_BENCHMARK_PLUGINS) and entry points
     _STATE.update(tracker=Tracker(uri, experiment), device=torch.device(device), cache=DataCache(), options=options)
 
@@ -60,7 +99,15 @@ def run_cell(spec: RunSpec, state: dict) -> tuple[RunResult, str]:
 
 
 def _cell(spec: RunSpec) -> tuple[RunResult, str]:
-    return run_cell(spec, _STATE)
+    _STATE["busy"] = True
+    try:
+        return run_cell(spec, _STATE)
+    except BaseException:
+        if os.getppid() != _STATE["parent"]:  # orphaned: its run is closed; nobody reads a result or sends a next cell
+            os._exit(143)
+        raise
+    finally:
+        _STATE["busy"] = False
 
 
 UNGUARDED = ("a worker process died before returning its run: if a script calls the CLI with --workers, put the call "
@@ -89,7 +136,7 @@ def run_parallel(specs: list[RunSpec], workers: int, uri: str, experiment: str, 
     results: dict[int, RunResult] = {}
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init,
-                             initargs=(uri, experiment, str(device), threads, options)) as pool:
+                             initargs=(uri, experiment, str(device), threads, options, os.getpid())) as pool:
         from ..suites import get_suite
 
         # the costliest cells first (longest-processing-time order): a slow cell started last would leave the other

@@ -10,13 +10,14 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
 import time
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
-from .stores import check_uri, creation_lock
+from .stores import check_uri, creation_lock, sqlite_path
 
 DEFAULT_URI = "sqlite:///mlflow.db"
 DEFAULT_ARTIFACTS = "mlartifacts"
@@ -57,6 +58,48 @@ def _retry(fn, *args, attempts: int = 8, **kwargs):
     return None
 
 
+def _incomplete_mlflow_schema(engine) -> bool:
+    """Whether this database holds a part of MLflow's schema whose creation was cut short (some tables, or all of
+    them below the newest revision) and nothing worth keeping: no run and no experiment but the default one."""
+    import sqlalchemy
+    from mlflow.store.db.base_sql_model import Base
+    from mlflow.store.db.utils import _get_latest_schema_revision, _get_schema_version
+
+    tables = set(sqlalchemy.inspect(engine).get_table_names())
+    ours = tables & (set(Base.metadata.tables) | {"alembic_version"})
+    if not ours or (set(Base.metadata.tables) <= tables and _get_schema_version(engine) == _get_latest_schema_revision()):
+        return False  # a new database, or a complete store
+    with engine.connect() as con:
+        for table, keep in (("runs", "1 = 1"), ("experiments", "experiment_id <> 0")):
+            if table in tables and con.execute(sqlalchemy.text(f"select count(*) from {table} where {keep}")).scalar():
+                return False  # a store with results: an older schema MLflow upgrades itself, never dropped here
+    return True
+
+
+def redo_interrupted_creation(uri: str) -> bool:
+    """Under ``creation_lock``: drop the remains of an MLflow schema creation that a killed process left (SIGKILL
+    between two of its statements), so the caller creates the store again instead of failing for ever with
+    "table ... already exists". Returns whether it did; a store holding any run is never touched."""
+    if not (sqlite_path(uri) or uri.startswith("postgresql")):
+        return False
+    if (db := sqlite_path(uri)) is not None and not db.exists():
+        return False
+    import sqlalchemy
+    from mlflow.store.db.base_sql_model import Base
+    from sqlalchemy.pool import NullPool
+
+    engine = sqlalchemy.create_engine(uri, poolclass=NullPool)
+    try:
+        if not _incomplete_mlflow_schema(engine):
+            return False
+        Base.metadata.drop_all(engine)
+        with engine.begin() as con:
+            con.execute(sqlalchemy.text("drop table if exists alembic_version"))
+        return True
+    finally:
+        engine.dispose()
+
+
 class Tracker:
     def __init__(self, uri: str | None = None, experiment: str = "standard") -> None:
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
@@ -69,6 +112,8 @@ class Tracker:
         self.uri = uri or default_uri()
         check_uri(self.uri, "--tracking-uri" if uri else "MLFLOW_TRACKING_URI" if os.environ.get("MLFLOW_TRACKING_URI") else "--tracking-uri")
         with creation_lock(self.uri):  # the first contact creates or upgrades the schema: once at a time
+            if redo_interrupted_creation(self.uri):
+                print(f"{self.uri}: its creation had been interrupted (no run in it); created again", file=sys.stderr)
             self.client = MlflowClient(tracking_uri=self.uri)
             self._open_experiment(experiment)
 
