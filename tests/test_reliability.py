@@ -383,3 +383,34 @@ def test_raw_results_of_another_suite_or_truncated_are_one_line(tmp_path, capsys
     assert main(["leaderboard", "--suite", "fewshot", "--from", str(tmp_path / "cut"), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "hold runs of the fewshot suite" in err[0] and "cannot be read" in err[1], err
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 16 KiB tmpfs where the store keeps its artifacts (the SQLite file stays on the real disk)."""
+    folder = tmp_path / "mlartifacts"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(folder)], capture_output=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a small tmpfs here ({mounted.stderr.decode().strip()[:100]}): needs root")
+    yield folder
+    subprocess.run(["umount", "-l", str(folder)], check=False, capture_output=True)
+
+
+def test_a_full_artifact_disk_fails_the_run_in_one_line_and_the_grid_carries_on(tmp_path, tiny_disk, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    argv = ["run", "--suite", "fewshot", "--algorithm", "protonet", "--seeds", "0", "1", "--meta-iterations", "2",
+            "--test-episodes", "2", "--no-progress", "--tracking-uri", uri, "--out", str(tmp_path / "r")]
+    assert main(argv) == 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    cells = [r for r in _runs(uri, "fewshot") if "config_key" in r.data.tags]
+    assert sorted(r.info.status for r in cells) == ["FAILED", "FAILED"]  # the second seed ran after the first failed
+    assert all("No space left on device" in r.data.tags["error"] for r in cells), [r.data.tags["error"] for r in cells]
+    assert "mlartifacts/fewshot/" in cells[0].data.tags["error"]  # the file it could not write
+    assert len(list((tmp_path / "checkpoints").glob("*.pt"))) == 2  # kept: nothing trained is lost
+    subprocess.run(["umount", "-l", str(tiny_disk)], check=True)  # space again: the same command finishes both
+    assert main(argv) == 0
+    cells = [r for r in _runs(uri, "fewshot") if "config_key" in r.data.tags]
+    assert sorted(r.info.status for r in cells) == ["FINISHED", "FINISHED"]

@@ -5,6 +5,8 @@ of the grid carries on.
 """
 from __future__ import annotations
 
+import contextlib
+
 import os
 import signal
 import socket
@@ -185,9 +187,9 @@ def execute(
         result.status, result.error = "FAILED", f"{type(e).__name__}: {e}"
         close_run(tracker, result, t_start, error_text=traceback.format_exc())
         return result
-    if result.status == "FINISHED":
-        _remove(ckpt)
     close_run(tracker, result, t_start)
+    if result.status == "FINISHED":  # written: a run whose results could not be written keeps its checkpoint
+        _remove(ckpt)
     return result
 
 
@@ -272,8 +274,32 @@ def close_run(tracker, result: RunResult, t_start: float, status: str | None = N
         return
     try:
         _log_results(tracker, result, error_text)
+    except (OSError, RuntimeError) as e:  # a full disk or a permission (torch.save says so as a RuntimeError)
+        result.status = "FAILED"  # never FINISHED without the weights and results --keep-weights promises
+        result.error = f"its results could not be written ({artifact_failure(e, tracker, result.run_id)}); free space or fix the permission " \
+                       "and rerun the same command (the run resumes from its checkpoint)"
+        with contextlib.suppress(Exception):
+            tracker.set_tags(result.run_id, {"error": result.error[:5000]})
     finally:
         tracker.end(result.run_id, result.status if result.status in ("FINISHED", "FAILED", "KILLED") else "FAILED")
+
+
+def artifact_failure(e: BaseException, tracker, run_id: str) -> str:
+    """The file (else the run's artifact folder) and the cause of a failed write, in a few words."""
+    err = e if isinstance(e, OSError) else next((c for c in _causes(e) if isinstance(c, OSError)), e)
+    if isinstance(err, OSError) and err.strerror:
+        where = err.filename2 or err.filename
+        if not where:
+            with contextlib.suppress(Exception):
+                where = tracker.client.get_run(run_id).info.artifact_uri
+        return f"{where or 'its artifacts'}: {err.strerror}"
+    return str(err).splitlines()[0] if str(err) else type(err).__name__
+
+
+def _causes(e: BaseException):
+    while e is not None:
+        yield e
+        e = e.__cause__ or e.__context__
 
 
 def finished_result(spec: RunSpec, run, tracker) -> RunResult:
