@@ -148,7 +148,7 @@ def test_the_grid_parent_and_the_experiment_describe_the_verdict(tmp_path):
     runs = tracker.client.search_runs([tracker.experiment_id])
     keys = {r.data.tags["config_key"] for r in runs if "config_key" in r.data.tags}
     parent = tracker.grid_parent("g", "grid:fewshot:test", {"suite_grid": "fewshot"})
-    board = close_grid(tracker, parent, "fewshot", keys, "FINISHED")
+    board, _ = close_grid(tracker, parent, "fewshot", keys, "FINISHED")
     assert not board.empty
     note = tracker.client.get_run(parent).data.tags[NOTE]
     assert note.startswith("# Leaderboard: fewshot suite") and "| verdict |" in note

@@ -52,6 +52,9 @@ def test_readme_two_shard_example_on_a_new_store_records_every_run(tmp_path, ses
         assert [p.returncode for p in procs] == [0, 0], [o[1][-2000:] for o in outs]
         cells = [r for r in _runs(uri, "standard") if r.data.tags.get("grid_parent") != "1"]
         assert len(cells) == 2 and all(r.info.status == "FINISHED" for r in cells)
+        parents = [r for r in _runs(uri, "standard") if r.data.tags.get("grid_parent") == "1"]
+        assert len(parents) == 1  # one parent for both shards, found or started under the store's lock
+        assert "(2 of 2)" in outs[0][0] + outs[1][0]  # whichever shard closed last tabled both cells
 
 
 _KILL_AT = """
@@ -314,6 +317,13 @@ def _bad_inputs(tmp: Path) -> dict[str, tuple[list[str], str]]:
         "misspelt algorithm": (run + ["--algorithm", "mltp_f0"], "did you mean 'mltp_fo'"),
         "leaderboard without store": (["leaderboard", "--tracking-uri", f"sqlite:///{tmp / 'nothing.db'}"], "no tracking store"),
         "ui port": (["ui", "--port", "70000"], "--port must be in 1..65535"),
+        "leaderboard out is a file": (["leaderboard", "--out", str(tmp / "afile")], "afile is a file, not a folder"),
+        "export under a file": (["leaderboard", "--export", str(tmp / "afile" / "raw")], "under the file"),
+        "manifest out is a folder": (["episodes", "export", "--dataset", "glyphs", "--out", str(tmp / "jpegs")],
+                                     "is a folder; name a file"),
+        "manifest under a file": (["episodes", "export", "--dataset", "glyphs", "--out", str(tmp / "afile" / "e.json")],
+                                  "under the file"),
+        "no lock beside the store": (["run", "--tracking-uri", "sqlite:////proc/benchmark-test.db"], "cannot create the lock"),
     }
 
 
@@ -321,14 +331,18 @@ IDS = ["text file as data", "text file named .zip", "truncated archive", "corrup
        "store is a text file", "unreachable server", "tune storage", "out is a file", "checkpoint dir is a file",
        "nan hyperparameter", "inf hyperparameter", "text hyperparameter", "model of the other suite", "malformed tuned json",
        "out of range tuned json", "perf model", "empty validation split", "download without network", "misspelt algorithm",
-       "leaderboard without store", "ui port"]
+       "leaderboard without store", "ui port", "leaderboard out is a file", "export under a file", "manifest out is a folder",
+       "manifest under a file", "no lock beside the store"]
 
 
 @pytest.mark.parametrize("case", IDS)
 def test_bad_input_is_one_line_exit_2_and_creates_no_run(case, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     argv, needle = _bad_inputs(tmp_path)[case]
-    rc = main(argv)
+    try:
+        rc = main(argv)
+    except SystemExit as e:  # refused by the parser
+        rc = e.code
     err = capsys.readouterr().err
     assert rc == 2, err
     assert needle in err, err
@@ -414,3 +428,51 @@ def test_a_full_artifact_disk_fails_the_run_in_one_line_and_the_grid_carries_on(
     assert main(argv) == 0
     cells = [r for r in _runs(uri, "fewshot") if "config_key" in r.data.tags]
     assert sorted(r.info.status for r in cells) == ["FINISHED", "FINISHED"]
+
+
+def test_evaluate_on_deleted_or_truncated_weights_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    assert main(["run", "--suite", "fewshot", "--algorithm", "protonet", "--meta-iterations", "2", "--test-episodes", "2",
+                 "--no-progress", "--tracking-uri", uri]) == 0
+    (final,) = (tmp_path / "mlartifacts").rglob("weights/final.pt")
+    run_id = final.parent.parent.parent.name
+    evaluate = ["evaluate", "--run", run_id, "--tracking-uri", uri, "--test-episodes", "2"]
+    before = len(_runs(uri, "fewshot"))
+    capsys.readouterr()
+    final.write_bytes(final.read_bytes()[:1000])
+    assert main(evaluate) == 2
+    err = capsys.readouterr().err
+    assert "truncated or corrupt" in err and len(err.strip().splitlines()) == 1, err
+    final.unlink()
+    assert main(evaluate) == 2
+    err = capsys.readouterr().err
+    assert "is missing from the artifact store" in err and len(err.strip().splitlines()) == 1, err
+    assert len(_runs(uri, "fewshot")) == before and not [r for r in _runs(uri, "fewshot-eval") if r.info.status == "RUNNING"]
+
+
+def _parent_table(uri, suite):
+    import pandas as pd
+    from mlflow.tracking import MlflowClient
+
+    (parent,) = [r for r in _runs(uri, suite) if r.data.tags.get("grid_parent") == "1"]
+    path = MlflowClient(tracking_uri=uri).download_artifacts(parent.info.run_id, f"{suite}-runs.csv.gz")
+    return parent, pd.read_csv(path)
+
+
+def test_a_sharded_grid_s_parent_tables_every_shard_whichever_finishes_last(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    argv = ["run", "--suite", "fewshot", "--algorithm", "protonet", "transfer", "--seeds", "0", "1", "--meta-iterations", "2",
+            "--test-episodes", "3", "--no-progress", "--tracking-uri", uri, "--out", str(tmp_path / "plots")]
+    assert main(argv + ["--shard", "2/2"]) == 0
+    assert main(argv + ["--shard", "1/2"]) == 0
+    out = capsys.readouterr().out
+    assert "shard 1/2: the table above holds this shard's 2 of the grid's 4 runs" in out and "(4 of 4)" in out
+    parent, runs = _parent_table(uri, "fewshot")
+    assert len(runs) == 4 and parent.info.status == "FINISHED"
+    assert len(list((tmp_path / "plots").glob("*-shard*of2.png"))) == 2  # one figure per shard, neither overwritten
+    # the first shard again (its cells skipped, finished): it closes last now and still tables the whole grid
+    assert main(argv + ["--shard", "2/2"]) == 0
+    assert "(4 of 4)" in capsys.readouterr().out
+    assert len(_parent_table(uri, "fewshot")[1]) == 4

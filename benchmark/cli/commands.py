@@ -321,7 +321,7 @@ def cmd_run(args) -> int:
     (specs, device, profile, shard, total, grid_key), cache = prepared
     workers = _workers(args.workers, len(specs))
     from ..report.console import comparison_plots, tables
-    from ..report.leaderboard import close_grid, verdict_lines
+    from ..report.leaderboard import close_grid, record_cells, verdict_lines
     from ..run.errors import ExecutorError
     from ..run.runner import Terminated, install_signal_handlers, process_tags
     from ..track.provenance import hardware_summary
@@ -332,7 +332,8 @@ def cmd_run(args) -> int:
           + f" on {hardware_summary(device)}; tracking {tracker.uri} (experiment {tracker.experiment!r})", flush=True)
     install_signal_handlers()
     parent = tracker.grid_parent(grid_key, f"grid:{args.suite}:{profile}", {"suite_grid": args.suite, "profile": profile, **process_tags()})
-    status, board = "KILLED", None
+    record_cells(tracker, parent, {s.key() for s in specs}, shard)
+    status, board, covered = "KILLED", None, 0
     options = dict(checkpoint_dir=args.checkpoint_dir, force=args.force, keep_weights=args.keep_weights,
                    extra_tags={"mlflow.parentRunId": parent, "grid_key": grid_key})
     try:
@@ -346,10 +347,14 @@ def cmd_run(args) -> int:
         status = "FAILED"
         return fail(str(e))
     finally:
-        board = close_grid(tracker, parent, args.suite, {s.key() for s in specs}, status)
+        board, covered = close_grid(tracker, parent, args.suite, {s.key() for s in specs}, status)
     print()
     print(tables(results))
-    for line in comparison_plots(results, Path(args.out)):
+    if shard:
+        print(f"shard {shard[0]}/{shard[1]}: the table above holds this shard's {len(results)} of the grid's {total} runs; "
+              f"the verdicts below and the parent run's table hold every finished cell so far ({covered} of {total}); "
+              "the whole grid, once every shard has finished: the leaderboard command below")
+    for line in comparison_plots(results, Path(args.out), f"-shard{shard[0]}of{shard[1]}" if shard else ""):
         print(line)
     for line in verdict_lines(board):
         print(line)

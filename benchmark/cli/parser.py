@@ -32,6 +32,31 @@ def pos_int(v: str) -> int:
     return _int_at_least(v, 1)
 
 
+def _blocking_file(path: Path) -> Path | None:
+    """The file (not folder) that stands where ``path`` or one of its folders would go, if any."""
+    for p in (path, *path.parents):
+        if p.exists():
+            return None if p.is_dir() else p
+    return None
+
+
+def out_folder(v: str) -> str:
+    """A folder the command writes into (created if missing): not an existing file, nor under one."""
+    if (f := _blocking_file(Path(v))) is not None:
+        raise argparse.ArgumentTypeError(f"{v} is a file, not a folder; name a folder" if f == Path(v) else
+                                         f"{v} would be a folder under the file {f}; name another path")
+    return v
+
+
+def out_file(v: str) -> str:
+    """A file the command writes (its folder created if missing): not an existing folder, nor under a file."""
+    if Path(v).is_dir():
+        raise argparse.ArgumentTypeError(f"{v} is a folder; name a file, e.g. {Path(v) / 'episodes.json'}")
+    if (f := _blocking_file(Path(v).parent)) is not None:
+        raise argparse.ArgumentTypeError(f"{v} would be a file under the file {f}; name another path")
+    return v
+
+
 # Flags that belong to one suite (`run`, `tune`): given to the other, the command refuses them in one line.
 # tests/test_cli.py walks the parser, so a new flag must be listed here or in SHARED.
 SUITE_ONLY = {
@@ -106,7 +131,7 @@ def _grid_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
     r.add_argument("--experiment", help="MLflow experiment name (default: the suite name)")
     r.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    r.add_argument("--out", default="results", help="folder for comparison plots")
+    r.add_argument("--out", default="results", type=out_folder, help="folder for comparison plots")
     r.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
@@ -124,7 +149,7 @@ def _run_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument("--resume", action="store_true", help="the default, spelled out: skip finished runs, continue interrupted ones")
     r.add_argument("--force", action="store_true", help="rerun every run from scratch (ignore finished runs and checkpoints)")
     r.add_argument("--shard", metavar="I/N", help="run only the I-th of N deterministic slices of the grid (1-based)")
-    r.add_argument("--checkpoint-dir", default="checkpoints", help="where per-run checkpoints live (default ./checkpoints)")
+    r.add_argument("--checkpoint-dir", default="checkpoints", type=out_folder, help="where per-run checkpoints live (default ./checkpoints)")
     r.add_argument("--tuned", action="store_true", help="use the best parameters of `tune` (tuned/<study>.json)")
     r.add_argument("--keep-weights", choices=["none", "best", "final", "both"], default="both",
                    help="trained weights kept as MLflow artifacts of each finished run (default both; `evaluate` scores them)")
@@ -150,13 +175,13 @@ def _leaderboard_flags(lb: argparse.ArgumentParser) -> None:
     lb.add_argument("--experiment", help="MLflow experiment (default: the suite name)")
     lb.add_argument("--baseline", help="baseline algorithm for the significance test (default: the suite's: "
                     + ", ".join(f"{n}: {s.style.baseline}" for n, s in SUITES.items()) + ")")
-    lb.add_argument("--out", default=str(Path("results") / "leaderboards"),
+    lb.add_argument("--out", default=str(Path("results") / "leaderboards"), type=out_folder,
                     help="output folder (default results/leaderboards; the committed tables are updated only by an explicit "
                          "--out leaderboards/...)")
     lb.add_argument("--reproduce", help="the command that produced the runs, written into the tables' header")
     lb.add_argument("--from", dest="from_dir", metavar="DIR",
                     help="build from the raw results in DIR (<suite>-runs.csv.gz, <suite>-episodes.csv.gz) instead of MLflow")
-    lb.add_argument("--export", metavar="DIR", help="only write the store's raw results to DIR (no tables)")
+    lb.add_argument("--export", metavar="DIR", type=out_folder, help="only write the store's raw results to DIR (no tables)")
     lb.add_argument("--merge", action="store_true",
                     help="with --export: keep the runs already in DIR that this store does not hold (a table built in pieces)")
 
@@ -221,7 +246,7 @@ def _episodes_flags(x: argparse.ArgumentParser) -> None:
     x.add_argument("--queries", type=pos_int, default=15)
     x.add_argument("--count", type=pos_int, default=600, help="episodes")
     x.add_argument("--seed", type=nonneg_int, default=0, help="evaluation seed (0: the suite's default episodes)")
-    x.add_argument("--out", required=True, help="the manifest file (.json)")
+    x.add_argument("--out", required=True, type=out_file, help="the manifest file (.json)")
 
 
 def build_parser() -> argparse.ArgumentParser:

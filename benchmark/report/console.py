@@ -71,9 +71,9 @@ def tables(results: Sequence) -> str:
     return "\n\n".join(_table(rs) for rs in groups.values())
 
 
-def comparison_plots(results: Sequence, out: Path) -> list[str]:
+def comparison_plots(results: Sequence, out: Path, suffix: str = "") -> list[str]:
     """One figure per (suite, profile, dataset, model, setting) of finished runs; returns
-    the console lines naming them."""
+    the console lines naming them. ``suffix`` (a shard's, e.g. ``-shard1of2``) keeps two shards' figures apart."""
     groups: dict[tuple, list] = defaultdict(list)
     for r in results:
         if r.status == "FINISHED":
@@ -81,7 +81,7 @@ def comparison_plots(results: Sequence, out: Path) -> list[str]:
     lines = []
     for (suite_name, profile, ds, model, setting), rs in groups.items():
         suite = get_suite(suite_name)
-        name = "-".join([suite_name, profile, ds, model] + ([setting.replace(" ", "")] if setting else [])) + ".png"
+        name = "-".join([suite_name, profile, ds, model] + ([setting.replace(" ", "")] if setting else [])) + suffix + ".png"
         title = " / ".join(x for x in (ds, model, setting) if x) + f" ({profile})"
         path = suite.comparison_plot(rs, title, out / name)
         lines.append(f"{suite.style.curve_label}: {path}")

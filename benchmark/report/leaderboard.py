@@ -290,13 +290,33 @@ def grid_summary(tracker, suite: str, config_keys: set[str]) -> tuple[pd.DataFra
     return raw.from_tracker(tracker, suite, keys=config_keys)
 
 
-def close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) -> pd.DataFrame:
-    """The grid's verdict table, difference plot and raw results as the parent run's
-    artifacts; the parent ends with the grid's status (never left RUNNING). Returns the verdict
-    table's rows (empty where nothing finished or the summary failed)."""
-    board = pd.DataFrame()
+CELLS = "cells"  # the parent run's artifact folder naming each shard's cells (shard-I-of-N.json)
+
+
+def record_cells(tracker, parent: str, keys: set[str], shard: tuple[int, int] | None) -> None:
+    """Name this process's cells on the grid's parent run, so whichever shard closes the grid last tables all of them."""
+    i, n = shard or (1, 1)
+    tracker.log_json(parent, sorted(keys), f"shard-{i}-of-{n}.json", CELLS)
+
+
+def close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) -> tuple[pd.DataFrame, int]:
+    """The grid's verdict table, difference plot and raw results as the parent run's artifacts, built under the
+    store's lock from every finished cell of the grid (every shard's, as named by ``record_cells``, whichever
+    finished last); the parent ends with the grid's status (never left RUNNING). Returns the verdict table's rows
+    (empty where nothing finished or the summary failed) and how many finished cells it covers."""
+    from ..track.stores import creation_lock
+
+    with creation_lock(tracker.uri):
+        return _close_grid(tracker, parent, suite, keys, status)
+
+
+def _close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) -> tuple[pd.DataFrame, int]:
+    board, runs = pd.DataFrame(), pd.DataFrame()
     try:
+        keys = set(keys).union(*(set(k) for k in tracker.json_artifacts(parent, CELLS)))
         runs, episodes = grid_summary(tracker, suite, keys)
+        if status == "FAILED" and len(runs):  # this shard's cells failed, another shard's finished
+            status = "FINISHED"
         if len(runs):
             with tempfile.TemporaryDirectory() as d:  # the curves too: leaderboards read them from here, not run by run
                 _, board, _ = build_frames(runs, episodes, suite, Path(d), command="python -m benchmark run (this grid)",
@@ -308,7 +328,7 @@ def close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) ->
         tracker.set_tags(parent, {"summary_error": f"{type(e).__name__}: {e}"[:5000]})
     finally:
         tracker.end(parent, status)
-    return board
+    return board, len(runs)
 
 
 NOTE = "mlflow.note.content"  # the description MLflow's UI shows on a run's (and an experiment's) overview page

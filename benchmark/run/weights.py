@@ -69,5 +69,15 @@ def load(tracker, run_id: str, which: str) -> tuple[dict[str, Any], dict[str, An
         if which not in meta.get("kept", []):
             raise ValueError(f"run {run_id} kept {', '.join(meta.get('kept', [])) or 'no'} weights, not {which!r}; "
                              f"use --weights {' or '.join(meta.get('kept', [])) or 'final'}")
-        state = torch.load(tracker.client.download_artifacts(run_id, f"weights/{which}.pt", d), weights_only=True)
+        try:
+            path = tracker.client.download_artifacts(run_id, f"weights/{which}.pt", d)
+        except Exception:
+            raise ValueError(f"run {run_id}: its weights/{which}.pt is missing from the artifact store (deleted?); "
+                             "rerun it with --force to train it again") from None
+        try:
+            state = torch.load(path, weights_only=True)
+        except Exception as e:
+            cause = (str(e).splitlines() or [type(e).__name__])[0].split(". ")[0][:120]
+            raise ValueError(f"run {run_id}: its weights/{which}.pt cannot be read ({cause}); "
+                             "the file is truncated or corrupt: rerun the run with --force to train it again") from None
     return meta, state

@@ -81,8 +81,14 @@ def creation_lock(uri: str) -> Iterator[None]:
     if db is None:
         yield
         return
-    db.parent.mkdir(parents=True, exist_ok=True)
-    with open(db.with_name(db.name + ".lock"), "a") as f:
+    lock = db.with_name(db.name + ".lock")
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+        f = open(lock, "a")  # noqa: SIM115 - closed below, after the lock is released
+    except OSError as e:
+        raise StoreError(f"{uri}: cannot create the lock file {lock} beside the store ({e.strerror}); "
+                         "name a store in a folder this user can write") from None
+    with f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield

@@ -170,11 +170,19 @@ class Tracker:
     def log_artifact(self, run_id: str, path: str | Path) -> None:
         _retry(self.client.log_artifact, run_id, str(path))
 
-    def log_json(self, run_id: str, obj: Any, name: str) -> None:
+    def log_json(self, run_id: str, obj: Any, name: str, folder: str | None = None) -> None:
         with tempfile.TemporaryDirectory() as d:
             p = Path(d) / name
             p.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
-            self.log_artifact(run_id, p)
+            _retry(self.client.log_artifact, run_id, str(p), folder)
+
+    def json_artifacts(self, run_id: str, folder: str) -> list[Any]:
+        """Every JSON file a run holds in an artifact folder (none: an empty list)."""
+        try:
+            infos = self.client.list_artifacts(run_id, folder)
+        except Exception:
+            return []
+        return [self.load_json_artifact(run_id, i.path) for i in infos if i.path.endswith(".json")]
 
     def log_text(self, run_id: str, text: str, name: str) -> None:
         with tempfile.TemporaryDirectory() as d:
@@ -250,11 +258,12 @@ class Tracker:
     def grid_parent(self, grid_key: str, name: str, tags: dict[str, str]) -> str:
         """The parent run of a grid (the same for every shard and every rerun of one grid),
         reopened if it exists; the grid's runs are nested under it."""
-        runs = self.runs(filter_string=f"tags.grid_key = '{grid_key}' and tags.grid_parent = '1'")
-        if runs and self.reopen(runs[0].info.run_id):
-            self.set_tags(runs[0].info.run_id, tags)
-            return runs[0].info.run_id
-        return self.start(name, {}, {"grid_key": grid_key, "grid_parent": "1", **tags})
+        with creation_lock(self.uri):  # two shards starting together find or start one parent, not one each
+            runs = self.runs(filter_string=f"tags.grid_key = '{grid_key}' and tags.grid_parent = '1'")
+            if runs and self.reopen(runs[0].info.run_id):
+                self.set_tags(runs[0].info.run_id, tags)
+                return runs[0].info.run_id
+            return self.start(name, {}, {"grid_key": grid_key, "grid_parent": "1", **tags})
 
     # -- queries -----------------------------------------------------------------
     def runs(self, experiment: str | None = None, filter_string: str = "") -> list:
