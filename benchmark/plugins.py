@@ -29,6 +29,7 @@ ENV = "META_BENCHMARK_PLUGINS"  # JSON list of the --plugin specs this process l
 GROUP = "meta_benchmark.algorithms"
 CONSUMES = ("batches", "episodes")
 _LOADED: dict[str, str] = {}  # spec -> provenance ("file sha256:..." / "module ..." / "entry point dist==version")
+_SOURCES: dict[str, str] = {}  # a plugin file's path -> the source it was loaded from (what a Ray task carries)
 
 
 class PluginError(ValueError):
@@ -80,6 +81,7 @@ def load(spec: str) -> list[str]:
             path = Path(spec).resolve()
             _, provenance = _import_file(path)
             key = str(path)
+            _SOURCES[key] = path.read_bytes().decode()  # byte for byte: the hash a Ray task recomputes
         else:
             module = importlib.import_module(spec)
             provenance = f"module {spec} {getattr(module, '__version__', '')}".strip()
@@ -132,6 +134,40 @@ def load_all(specs: list[str] | None = None) -> None:
     load_entry_points()
     for spec in [*json.loads(os.environ.get(ENV, "[]")), *(specs or [])]:
         load(spec)
+
+
+def payload() -> list[dict[str, str]]:
+    """This process's plugins in a form that travels to another machine (a Ray task): a file's source with its name,
+    a module's name (which must be importable there, e.g. pip-installed). Entry points load themselves."""
+    out = []
+    for key in json.loads(os.environ.get(ENV, "[]")):
+        if key in _SOURCES:
+            out.append({"file": Path(key).name, "source": _SOURCES[key]})
+        elif Path(key).is_file():
+            out.append({"file": Path(key).name, "source": Path(key).read_bytes().decode()})
+        else:
+            out.append({"module": key})
+    return out
+
+
+def install(items: list[dict[str, str]]) -> None:
+    """Load a ``payload`` from another process: a file is written under this machine's temporary folder, in a folder
+    named by its content's hash (its provenance, the name and the SHA-256, is the sender's), then loaded like --plugin."""
+    import tempfile
+
+    load_entry_points()
+    for item in items:
+        if "module" in item:
+            load(item["module"])
+            continue
+        digest = hashlib.sha256(item["source"].encode()).hexdigest()
+        path = Path(tempfile.gettempdir()) / "meta-benchmark-plugins" / digest[:16] / item["file"]
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_bytes(item["source"].encode())
+            os.replace(tmp, path)
+        load(str(path))
 
 
 def provenance() -> str:

@@ -43,3 +43,19 @@ def shared_data(name: str) -> Path:
 
 
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture
+def clean_registry(monkeypatch):
+    """Plugins register process-wide: every test that uses this leaves the registry as it found it."""
+    import sys
+
+    from algorithms import registry
+    from benchmark import plugins
+
+    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    monkeypatch.setattr(plugins, "_LOADED", {})
+    monkeypatch.setattr(plugins, "_SOURCES", {})
+    monkeypatch.setenv(plugins.ENV, "[]")  # restored (unset) afterwards, whatever the test's main() added
+    for name in [m for m in sys.modules if m.startswith("benchmark_plugin_")]:
+        monkeypatch.delitem(sys.modules, name)

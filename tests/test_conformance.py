@@ -6,8 +6,6 @@ import algorithms
 from benchmark.cli import main
 from benchmark.conformance import check_algorithm
 
-from .test_plugins import clean_registry  # noqa: F401 - the fixture
-
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", algorithms.available())
@@ -32,7 +30,7 @@ BROKEN = {
 
 
 @pytest.mark.parametrize("name", sorted(BROKEN))
-def test_a_broken_algorithm_fails_its_check_in_one_line(name, tmp_path, capsys, clean_registry):  # noqa: F811
+def test_a_broken_algorithm_fails_its_check_in_one_line(name, tmp_path, capsys, clean_registry):
     source, check = BROKEN[name]
     (tmp_path / f"{name}.py").write_text(source)
     assert main(["check-algorithm", "--plugin", str(tmp_path / f"{name}.py"), name]) == 1

@@ -17,18 +17,6 @@ from benchmark.track.tracking import Tracker
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cosine_proto"
 
 
-@pytest.fixture
-def clean_registry(monkeypatch):
-    """Plugins register process-wide: every test here leaves the registry as it found it."""
-    from algorithms import registry
-
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
-    monkeypatch.setattr(plugins, "_LOADED", {})
-    monkeypatch.setenv(plugins.ENV, "[]")  # restored (unset) afterwards, whatever the test's main() added
-    for name in [m for m in sys.modules if m.startswith("benchmark_plugin_")]:
-        monkeypatch.delitem(sys.modules, name)
-
-
 def _args(tmp_path):
     return ["--no-progress", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", "--out", str(tmp_path / "results")]
 

@@ -1,6 +1,8 @@
 """``--executor ray``: the grid's cells (and tuning workers) as Ray tasks on a real local
 Ray cluster (``ray.init(num_cpus=2)``); skipped where the optional extra is absent."""
 import os
+import pickle
+from pathlib import Path
 
 import pytest
 import torch
@@ -57,13 +59,14 @@ def test_a_dead_task_fails_its_run_and_the_grid_goes_on(cluster, tmp_path):
     specs = _specs()
     doomed = specs[0].key()
 
-    def task(spec, uri, experiment, device, threads, options):
+    def task(spec, uri, experiment, device, threads, options, plugin_payload=None):
+        spec = pickle.loads(spec)
         if spec.key() == doomed:  # the task's process dies after opening its MLflow run (a lost worker or node)
             from benchmark.track.tracking import Tracker
 
             Tracker(uri, experiment).start(spec.run_name, {}, {"config_key": spec.key()})
             os._exit(1)
-        return ray_cells._task(spec, uri, experiment, device, threads, options)
+        return ray_cells._task(spec, uri, experiment, device, threads, options, plugin_payload)
 
     tracker = _tracker(tmp_path, "dead.db")
     res = ray_cells.run_ray(specs, tracker, torch.device("cpu"), task=task, echo=lambda m: None)
@@ -73,6 +76,30 @@ def test_a_dead_task_fails_its_run_and_the_grid_goes_on(cluster, tmp_path):
     assert len(dead) == 1 and dead[0].info.status == "FAILED" and "Ray task died" in dead[0].data.tags["error"]
     again = ray_cells.run_ray(specs, tracker, torch.device("cpu"), echo=lambda m: None)  # rerunning resumes: only the failed cell runs
     assert [r.status for r in again] == ["FINISHED"] * 2 and again[1].run_id == res[1].run_id
+
+
+def test_a_plugin_travels_with_its_ray_tasks(cluster, tmp_path, clean_registry):
+    """The plugin's source goes with each task: the Ray workers load it although the file is gone from the path the
+    driver loaded it from (as on another machine), and each run records the file's hash."""
+    import shutil
+
+    from benchmark import plugins
+    from benchmark.run.ray_cells import run_ray
+
+    mine = tmp_path / "mine" / "cosine_proto.py"
+    mine.parent.mkdir()
+    shutil.copy(Path(__file__).resolve().parents[1] / "examples" / "cosine_proto" / "cosine_proto.py", mine)
+    plugins.load(str(mine))
+    shutil.rmtree(mine.parent)
+    specs = build_plan("fewshot", "quick", Overrides(algorithms=["cosine_proto"], seeds=[0], meta_iterations=2,
+                                                     test_episodes=2))
+    from benchmark.track.tracking import Tracker
+
+    tracker = Tracker(f"sqlite:///{tmp_path / 'p.db'}", "fewshot")
+    res = run_ray(specs, tracker, torch.device("cpu"), echo=lambda m: None)
+    assert [r.status for r in res] == ["FINISHED"], [r.error for r in res]
+    (run,) = tracker.runs()
+    assert run.data.tags["algorithm"] == "cosine_proto" and "cosine_proto.py sha256:" in run.data.tags["plugins"]
 
 
 def test_tune_workers_as_ray_tasks_share_one_study(cluster, tmp_path, monkeypatch):

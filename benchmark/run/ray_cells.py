@@ -11,6 +11,7 @@ this module imports it only when ``--executor ray`` is asked for.
 """
 from __future__ import annotations
 
+import pickle
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -18,6 +19,7 @@ from urllib.parse import urlparse
 
 import torch
 
+from .. import plugins
 from ..plan import RunSpec
 from ..track.stores import absolute
 from .errors import ExecutorError
@@ -87,8 +89,14 @@ def stop(refs: list, grace_s: float = 30.0) -> None:
         ray.wait(left, num_returns=len(left), timeout=grace_s)
 
 
-def _task(spec: RunSpec, uri: str, experiment: str, device: str, threads: int, options: dict) -> tuple[RunResult, str]:
-    """One cell in a Ray worker process; the tracker and data cache are kept for its next cell."""
+def _task(spec: RunSpec | bytes, uri: str, experiment: str, device: str, threads: int, options: dict,
+          plugin_payload: list | None = None) -> tuple[RunResult, str]:
+    """One cell in a Ray worker process (with the driver's plugins, their source carried with the task); the tracker
+    and data cache are kept for its next cell. ``spec`` comes pickled: a plugin's hyperparameter class can only be
+    unpickled once the plugin is loaded here."""
+    plugins.install(plugin_payload or [])
+    if isinstance(spec, bytes):
+        spec = pickle.loads(spec)  # noqa: S301 - our own driver's RunSpec
     key = (uri, experiment, device, threads)
     if _STATE.get("key") != key:
         from ..track.tracking import Tracker
@@ -123,7 +131,9 @@ def run_ray(specs: list[RunSpec], tracker, device: torch.device, address: str | 
         options["checkpoint_dir"] = str(Path(options["checkpoint_dir"]).resolve())
     started = connect(address)
     remote = ray.remote(num_cpus=task_cpus, num_gpus=1 if device.type == "cuda" else 0, max_retries=0)(task or _task)
-    refs = {remote.remote(s, absolute(tracker.uri), tracker.experiment, str(device), task_cpus, options): i for i, s in enumerate(specs)}
+    carried = plugins.payload()
+    refs = {remote.remote(pickle.dumps(s), absolute(tracker.uri), tracker.experiment, str(device), task_cpus, options, carried): i
+            for i, s in enumerate(specs)}
     results: dict[int, RunResult] = {}
     pending = list(refs)
     parent = (options.get("extra_tags") or {}).get("mlflow.parentRunId")

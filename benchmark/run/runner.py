@@ -6,7 +6,6 @@ of the grid carries on.
 from __future__ import annotations
 
 import contextlib
-
 import os
 import signal
 import socket
