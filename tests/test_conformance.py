@@ -1,6 +1,7 @@
 """``check-algorithm``: the contract is the built-ins' own (every one passes it), and it catches an algorithm
 that breaks it (a non-deterministic one, one whose training changes nothing, one that ignores its state)."""
 import pytest
+import torch
 
 import algorithms
 from benchmark.cli import main
@@ -43,3 +44,30 @@ def test_an_unknown_name_lists_the_valid_ones(capsys):
     assert main(["check-algorithm", "nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "protonet" in err[0]
+
+
+SPY = ("import algorithms\nfrom algorithms.protonet import ProtoNet\n\n"
+       "@algorithms.register('spy')\nclass Spy(ProtoNet):\n    SEEN = []\n\n"
+       "    def train_step(self, tasks):\n"
+       "        Spy.SEEN += [x for t in tasks for x in (t.support_x, t.query_x)]\n"
+       "        return super().train_step(tasks)\n")
+
+
+def test_the_harness_trains_on_training_classes_only(tmp_path, clean_registry):
+    """The harness's promise, not a method's: every image a few-shot method is trained on is an image of a training
+    class, none of a validation or test class (an algorithm that records what it is given)."""
+    import datasets
+
+    (tmp_path / "spy.py").write_text(SPY)
+    assert main(["run", "--plugin", str(tmp_path / "spy.py"), "--suite", "fewshot", "--algorithm", "spy",
+                 "--meta-iterations", "4", "--test-episodes", "2", "--no-progress", "--tracking-uri",
+                 f"sqlite:///{tmp_path / 'm.db'}", "--out", str(tmp_path / "r")]) == 0
+
+    def keys(images):
+        pixels = (images.float() * (255 if images.is_floating_point() else 1)).round().to(torch.uint8)
+        return {bytes(p.flatten().tolist()) for p in pixels}
+
+    seen = keys(torch.cat(algorithms.get_class("spy").SEEN))
+    splits = {name: keys(s.images) for name, s in datasets.get_episodic("glyphs").splits.items()}
+    assert seen and seen <= splits["train"]
+    assert not seen & (splits["test"] | splits.get("val", set()))

@@ -5,9 +5,11 @@ import json
 import shutil
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import pytest
+import torch
 
 import algorithms
 from benchmark import plugins
@@ -94,3 +96,47 @@ def test_a_cheating_plugin_fails_with_the_reason_instead_of_scoring(tmp_path, ca
     tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot")
     runs = tracker.client.search_runs([tracker.experiment_id], "tags.algorithm = 'cheat'")
     assert [r.info.status for r in runs] == ["FAILED"] and "test_acc" not in runs[0].data.metrics
+
+
+def test_the_readme_walk_through_a_plugin_through_run_leaderboard_evaluate_and_tune(tmp_path, capsys, clean_registry):
+    """README's path at a tiny budget: the plugin beside built-ins with verdicts, the leaderboard against another
+    baseline (labelled exploratory), its kept weights re-scored by evaluate, and tuned over its own search space."""
+    plugin = ["--plugin", str(EXAMPLE / "cosine_proto.py")]
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    tiny = ["--meta-iterations", "2", "--test-episodes", "3"]
+    assert main(["run", *plugin, "--suite", "fewshot", "--algorithm", "cosine_proto", "protonet", "transfer",
+                 "--seeds", "0", "1", "2", *tiny, *_args(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert any(line.lstrip().startswith("cosine_proto") and "transfer" in out for line in out.splitlines())
+    board = tmp_path / "board"
+    assert main(["leaderboard", *plugin, "--suite", "fewshot", "--tracking-uri", uri, "--baseline", "protonet",
+                 "--out", str(board)]) == 0
+    table = (board / "fewshot.md").read_text()
+    assert "| cosine_proto |" in table and "exploratory" in table.lower()
+    tracker = Tracker(uri, "fewshot")
+    (run,) = tracker.client.search_runs([tracker.experiment_id], "tags.algorithm = 'cosine_proto' and tags.seed = '0'")
+    assert main(["evaluate", *plugin, "--run", run.info.run_id, "--tracking-uri", uri, "--test-episodes", "3"]) == 0
+    assert main(["tune", *plugin, "--suite", "fewshot", "--algorithm", "cosine_proto", "--trials", "1", *tiny,
+                 "--tracking-uri", f"sqlite:///{tmp_path / 't.db'}", "--storage", f"sqlite:///{tmp_path / 'o.db'}",
+                 "--no-progress"]) == 0
+    assert "scale" in capsys.readouterr().out
+
+
+def test_a_standard_suite_plugin_runs_beside_standard_training(tmp_path, clean_registry):
+    """examples/label_smoothing: a `consumes = "batches"` method overriding only the loss of standard training."""
+    example = EXAMPLE.parent / "label_smoothing" / "label_smoothing.py"
+    argv = ["run", "--plugin", str(example), "--suite", "standard", "--model", "cnet1", "--algorithm", "label_smoothing",
+            "standard", "--seeds", "0", "--epochs", "1", "--max-steps", "2", "--set", "smoothing=0.2", *_args(tmp_path)]
+    assert main(argv) == 0
+    tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "standard")
+    (run,) = tracker.client.search_runs([tracker.experiment_id], "tags.algorithm = 'label_smoothing'")
+    assert run.info.status == "FINISHED" and run.data.params["hp.smoothing"] == "0.2"
+    assert "label_smoothing.py sha256:" in run.data.tags["plugins"]
+    from algorithms.standard import Standard
+
+    algo = algorithms.get_class("label_smoothing")
+    assert issubclass(algo, Standard) and algo.consumes == "batches"
+    logits, y = torch.tensor([[2.0, 0.0, 0.0]]), torch.tensor([0])
+    smoothed = algo.loss(types.SimpleNamespace(hparams=types.SimpleNamespace(smoothing=0.3)), logits, y)
+    by_hand = -(0.8 * torch.log_softmax(logits, 1)[0, 0] + 0.1 * torch.log_softmax(logits, 1)[0, 1:].sum())
+    assert torch.allclose(smoothed, by_hand)  # (1 - eps) + eps/K on the true class, eps/K on the others
