@@ -24,6 +24,11 @@ BROKEN = {
               "        return super().query_logits(task) + 100 * torch.rand(task.query_x.shape[0], task.ways, generator=g)\n\n"
               "    def query_logits_block(self, block):\n"
               "        return torch.stack([self.query_logits(t) for t in block.tasks()])\n", "deterministic"),
+    "cheat": ("import torch.nn.functional as F\nimport algorithms\nfrom algorithms.protonet import ProtoNet\n\n"
+              "@algorithms.register('cheat')\nclass Cheat(ProtoNet):\n"
+              "    def query_logits(self, task):\n        return 10.0 * F.one_hot(task.query_y, 5).float()\n\n"
+              "    def query_logits_block(self, block):\n        return 10.0 * F.one_hot(block.query_y, 5).float()\n",
+              "deterministic: LabelLeakError"),
     "idle": ("import algorithms\nfrom algorithms.protonet import ProtoNet\n\n"
              "@algorithms.register('idle')\nclass Idle(ProtoNet):\n"
              "    def step(self, params, weight_decay=0.0):\n        self.optimizer.zero_grad(set_to_none=True)\n", "trains"),
