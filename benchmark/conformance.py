@@ -11,10 +11,11 @@ takes seconds on a CPU. The checks:
 - ``state_dict``: a snapshot loaded into a fresh instance predicts as the original;
 - ``query order`` (few-shot): permuting an episode's queries permutes its predictions;
 - ``divergence``: a step that produces NaN stops the run as divergence;
-- ``trains``: training changes the parameters the algorithm trains (skipped for one that trains nothing).
+- ``trains``: training changes the parameters the algorithm trains (skipped for one that trains nothing);
+- ``device``: trained on the CPU, its state moved to a GPU predicts as on the CPU (skipped where there is no GPU).
 
 That training sees only training classes is the harness's promise, not the method's (the samplers draw from the
-training split alone; ``tests/test_episodic_data.py``).
+training split alone; ``tests/test_conformance.py::test_the_harness_trains_on_training_classes_only``).
 """
 from __future__ import annotations
 
@@ -173,9 +174,31 @@ def check_trains(name: str, h: _Harness) -> Result:
     return Result("trains", bool(changed), "" if changed else "no model parameter changed in training")
 
 
+def check_device(name: str, h: _Harness) -> Result:
+    if not torch.cuda.is_available():
+        return Result("device", None, "no GPU here (it runs where there is one)")
+    return moved_to(name, h, torch.device("cuda"))
+
+
+def moved_to(name: str, h: _Harness, device: torch.device) -> Result:
+    """Trained on ``h``'s device, its state moved to ``device`` in a fresh instance: the same predictions."""
+    trained = h.session()
+    h.run(trained)
+    gpu = _Harness(name)
+    gpu.device = device
+    moved = gpu.session()
+    moved.algorithm.load_state_dict({k: v.to(gpu.device) if torch.is_tensor(v) else v
+                                     for k, v in trained.algorithm.state_dict().items()})
+    with torch.no_grad():
+        cpu, cuda = _predict(trained, h), _predict(moved, gpu).cpu()
+    same = torch.allclose(cpu, cuda, atol=1e-3, rtol=1e-3)
+    worst = (cpu - cuda).abs().max().item()
+    return Result("device", same, "" if same else f"on {device} its predictions differ from {h.device}'s by up to {worst:.3g}")
+
+
 CHECKS: list[Callable[[str, _Harness], Result]] = [
     check_interface, check_deterministic, check_resume, check_state_dict, check_query_order, check_divergence,
-    check_trains,
+    check_trains, check_device,
 ]
 
 

@@ -42,7 +42,7 @@ def test_a_broken_algorithm_fails_its_check_in_one_line(name, tmp_path, capsys, 
     assert main(["check-algorithm", "--plugin", str(tmp_path / f"{name}.py"), name]) == 1
     out = capsys.readouterr().out.splitlines()
     assert any(line.startswith(f"  FAIL  {check}") for line in out), out
-    assert out[-1].startswith("7 checks:") and not out[-1].endswith(" 0 failed")
+    assert out[-1].startswith("8 checks:") and not out[-1].endswith(" 0 failed")
 
 
 def test_an_unknown_name_lists_the_valid_ones(capsys):
@@ -76,3 +76,13 @@ def test_the_harness_trains_on_training_classes_only(tmp_path, clean_registry):
     splits = {name: keys(s.images) for name, s in datasets.get_episodic("glyphs").splits.items()}
     assert seen and seen <= splits["train"]
     assert not seen & (splits["test"] | splits.get("val", set()))
+
+
+@pytest.mark.parametrize("name", ["protonet", "standard"])
+def test_the_device_check_moves_a_trained_state_into_a_fresh_instance(name):
+    """The device check's path (train, move the state, predict in a fresh instance on the target device), here with
+    the CPU as the target: on a machine without a GPU the check itself is skipped."""
+    from benchmark.conformance import _Harness, moved_to
+
+    result = moved_to(name, _Harness(name), torch.device("cpu"))
+    assert result.passed, result.reason
