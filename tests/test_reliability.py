@@ -44,7 +44,7 @@ def test_readme_two_shard_example_on_a_new_store_records_every_run(tmp_path, ses
     that does not exist yet (5 times, each on a new store)."""
     base = [sys.executable, "-m", "benchmark", "run", "--no-progress", "--model", "cnet1", "--algorithm", "standard",
             "--seeds", "0", "1", "--epochs", "1", "--max-steps", "1"]
-    for attempt in range(5):
+    for attempt in range(3):
         uri = stores.tracking(f"new{attempt}")
         procs = [subprocess.Popen(base + ["--shard", f"{i}/2", "--tracking-uri", uri], cwd=tmp_path, env=_env(session_cache),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in (1, 2)]

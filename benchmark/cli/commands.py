@@ -397,6 +397,22 @@ def cmd_perf(args) -> int:
         return fail(str(e))
 
 
+def _open_links(args, url: str) -> None:
+    """Print the deep links to the comparison; open the first where a browser can show it."""
+    from ..track.tracking import default_uri
+    from ..track.ui import links
+
+    found = links(args.tracking_uri or default_uri(), url)
+    for what, link in found:
+        print(f"  {what}: {link}", flush=True)
+    if not found:
+        print("  no grid in this store yet: `python -m benchmark run` makes one", flush=True)
+    elif not args.no_browser and (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") or sys.platform == "darwin"):
+        import webbrowser
+
+        webbrowser.open(found[0][1])
+
+
 def cmd_ui(args) -> int:
     from ..run.runner import install_signal_handlers
     from ..track.ui import start, stop
@@ -408,6 +424,7 @@ def cmd_ui(args) -> int:
     except RuntimeError as e:
         return fail(str(e))
     print(f"MLflow UI: {url}  (tracking store {args.tracking_uri or 'sqlite:///mlflow.db'}; Ctrl-C stops it)", flush=True)
+    _open_links(args, url)
     install_signal_handlers()  # SIGTERM stops the server and its workers like Ctrl-C
     try:
         proc.wait()

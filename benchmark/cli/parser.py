@@ -265,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     ui = sub.add_parser("ui", help="start the MLflow UI on the tracking store (127.0.0.1) and print its URL")
     ui.add_argument("--tracking-uri", help="MLflow tracking URI (default sqlite:///mlflow.db)")
     ui.add_argument("--port", type=nonneg_int, default=5000)
+    ui.add_argument("--no-browser", action="store_true", help="print the deep links only (a browser opens the first "
+                    "where a display exists)")
     _leaderboard_flags(sub.add_parser("leaderboard", help="tables with spread, significance and provenance from the MLflow runs"))
     _perf_flags(sub.add_parser("perf", help="cost benchmark: step time and peak memory relative to standard"))
     _evaluate_flags(sub.add_parser("evaluate", help="score the kept weights of finished runs again, into new linked runs"))

@@ -58,6 +58,39 @@ def _retry(fn, *args, attempts: int = 8, **kwargs):
     return None
 
 
+SHARE_KEY = "comparison"  # the experiment's shared view: ``#/experiments/<id>/runs?viewStateShareKey=comparison``
+SHARE_TAG = "mlflow.sharedViewState."  # MLflow's UI reads a shared runs-page state from this experiment tag
+
+
+def comparison_view(test_metric: str) -> dict:
+    """The runs page's state that shows the comparison: the grids' cells only (flat, not folded under their parent
+    runs), best test accuracy first, with the accuracy, its interval and each cell's algorithm and seed as columns."""
+    beside = {"test_acc": ["test_ci95"], "final_test_acc": ["final_test_top5", "final_val_acc"]}.get(test_metric, [])
+    return {"searchFilter": "tags.config_key LIKE '%'", "orderByKey": f"metrics.`{test_metric}`", "orderByAsc": False,
+            "selectedColumns": [f"metrics.`{m}`" for m in (test_metric, *beside)]
+            + ["tags.`algorithm`", "tags.`seed`", "tags.`setting`"]}
+
+
+def share_comparison(uri: str, test_metric_of: dict[str, str]) -> list[tuple[str, str, str | None]]:
+    """Write the comparison view into every experiment of the store that holds a grid (its suite's test metric from
+    ``test_metric_of``); (experiment id, name, latest grid parent run id) for each."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    out = []
+    for exp in client.search_experiments():
+        parents = client.search_runs([exp.experiment_id], "tags.grid_parent = '1'", max_results=1,
+                                     order_by=["attributes.start_time DESC"])
+        if not parents:
+            continue
+        metric = test_metric_of.get(parents[0].data.tags.get("suite_grid", ""), "test_acc")
+        view = json.dumps(comparison_view(metric))
+        if exp.tags.get(SHARE_TAG + SHARE_KEY) != view:
+            client.set_experiment_tag(exp.experiment_id, SHARE_TAG + SHARE_KEY, view)
+        out.append((exp.experiment_id, exp.name, parents[0].info.run_id))
+    return out
+
+
 def _incomplete_mlflow_schema(engine) -> bool:
     """Whether this database holds a part of MLflow's schema whose creation was cut short (some tables, or all of
     them below the newest revision) and nothing worth keeping: no run and no experiment but the default one."""

@@ -12,7 +12,21 @@ import time
 import urllib.request
 
 from .stores import check_uri
-from .tracking import artifact_root, default_uri
+from .tracking import SHARE_KEY, artifact_root, default_uri, share_comparison
+
+
+def links(uri: str, url: str) -> list[tuple[str, str]]:
+    """(what, deep link) for every experiment with a grid: its runs page on the comparison (cells, best first, the
+    accuracy as a column) and its latest grid's parent run, whose overview page shows the verdict table."""
+    from ..suites import SUITES, get_suite
+
+    metrics = {name: get_suite(name).style.test_metric for name in SUITES}
+    out = []
+    for exp_id, name, parent in share_comparison(uri, metrics):
+        out.append((f"{name}: every cell, best test accuracy first", f"{url}/#/experiments/{exp_id}/runs?viewStateShareKey={SHARE_KEY}"))
+        if parent:
+            out.append((f"{name}: the latest grid's verdict table", f"{url}/#/experiments/{exp_id}/runs/{parent}"))
+    return out
 
 
 def free_port() -> int:
