@@ -35,7 +35,7 @@ RANGES = [
 DRAWERS = 20
 CANVAS = 64
 SEED = 2017
-VERSION = "glyphs-v1"
+VERSION = "glyphs-v2"  # v2: the same images, with each image's font ("fonts")
 LOOKALIKE = 0.1  # normalised pixel distance below which two characters count as one shape
 
 
@@ -101,16 +101,19 @@ def build_glyphs(size: int = 28, limit: int | None = None) -> dict:
         kept.append(ch)
         refs.append(small)
     g = torch.Generator().manual_seed(SEED)
-    canvases, labels = [], []
+    canvases, labels, font_ids = [], [], []
     for ci, ch in enumerate(kept):
         supported = [i for i, cm in enumerate(charmaps) if ord(ch) in cm]
         order = torch.randperm(len(supported), generator=g).tolist()
         for d in range(DRAWERS):
-            img = _render(fonts[supported[order[d % len(order)]]], ch)
+            font = supported[order[d % len(order)]]  # more drawers than fonts: drawer d reuses drawer d - len's font
+            img = _render(fonts[font], ch)
             if img is None:
-                img = _render(fonts[supported[0]], ch)
+                font = supported[0]
+                img = _render(fonts[font], ch)
             canvases.append(torch.from_numpy(img))
             labels.append(ci)
+            font_ids.append(font)
     x = torch.stack(canvases)[:, None]
     n = len(x)
     # Per-drawer random affine distortion and stroke weight, applied as one batch.
@@ -130,7 +133,8 @@ def build_glyphs(size: int = 28, limit: int | None = None) -> dict:
     x = _downsample(x, size).clamp(0, 1)
     images = (x * 255).round().to(torch.uint8)
     names = [f"U+{ord(c):04X}" for c in kept]
-    return {"images": images, "labels": torch.tensor(labels, dtype=torch.long), "classes": names}
+    return {"images": images, "labels": torch.tensor(labels, dtype=torch.long), "classes": names,
+            "fonts": torch.tensor(font_ids, dtype=torch.long)}
 
 
 def load_raw(size: int = 28) -> dict:

@@ -11,21 +11,27 @@ SPLIT_SEED = 20200101
 
 def carve_validation(train: ImageSet, fraction: float, seed: int = SPLIT_SEED) -> tuple[ImageSet, ImageSet]:
     """Split ``train`` into (train, val) with ``round(fraction * n_c)`` images of each class in val."""
+    keep, val = validation_indices(train.labels, fraction, seed)
+    return train.subset(keep), train.subset(val)
+
+
+def validation_indices(labels: torch.Tensor, fraction: float, seed: int = SPLIT_SEED) -> tuple[torch.Tensor, torch.Tensor]:
+    """(kept, validation) positions of ``carve_validation``'s split, sorted."""
     if not 0 <= fraction < 1:
         raise ValueError(f"validation fraction must be in [0, 1), got {fraction}")
     g = torch.Generator().manual_seed(seed)
     val_idx = []
-    for c in torch.unique(train.labels):
-        idx = torch.nonzero(train.labels == c).flatten()
+    for c in torch.unique(labels):
+        idx = torch.nonzero(labels == c).flatten()
         idx = idx[torch.randperm(len(idx), generator=g)]
         k = int(round(fraction * len(idx)))
         if fraction > 0 and len(idx) > 1:
             k = max(k, 1)
         val_idx.append(idx[:k])
     val = torch.cat(val_idx) if val_idx else torch.empty(0, dtype=torch.long)
-    mask = torch.ones(len(train), dtype=torch.bool)
+    mask = torch.ones(len(labels), dtype=torch.bool)
     mask[val] = False
-    return train.subset(torch.nonzero(mask).flatten()), train.subset(val.sort().values)
+    return torch.nonzero(mask).flatten(), val.sort().values
 
 
 def stratified_subset(data: ImageSet, per_class: int, seed: int = SPLIT_SEED) -> ImageSet:

@@ -206,3 +206,13 @@ def test_glyph_fonts_is_an_offline_classification_task_with_unseen_drawers_at_te
     # no test image is a training image: the test drawers are other fonts / distortions
     train = {bytes(x.numpy()) for x in torch.cat([d.train.images, d.val.images])}
     assert not any(bytes(x.numpy()) in train for x in d.test.images)
+
+
+def test_glyph_fonts_validation_is_unseen_fonts_and_test_mostly_seen_ones():
+    """README's explanation of the quick standard profile's validation-below-test gap, as measured data facts."""
+    from datasets.embedded import glyph_fonts_seen, load_glyph_fonts
+
+    shares = glyph_fonts_seen()
+    assert shares["val"] < 0.05 and shares["test"] > 0.5, shares
+    data = load_glyph_fonts()
+    assert len(data.val) == 100 and len(data.test) == 600  # the split glyph_fonts_seen reproduces
