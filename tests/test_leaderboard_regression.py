@@ -46,3 +46,24 @@ def test_the_console_verdict_is_the_tables_and_tests_nothing_below_three_seeds(t
     few = board.assign(n=2)
     lines = [x for x in verdict_lines(few) if x and not x.startswith(("verdict", "algorithm"))]
     assert all("not tested (n < 3)" in x or "baseline" in x for x in lines) and not any("[" in x for x in lines)
+
+
+def test_a_table_says_when_its_runs_shared_the_machine_or_used_other_threads(tmp_path):
+    """The cost columns count elapsed time: a Cost line names runs trained on an oversubscribed machine (mean load
+    above the cores) and thread counts that differ; the committed raw results (no load recorded) get none."""
+    import shutil
+
+    src = Path(__file__).resolve().parents[1] / "leaderboards" / "quick"
+    for f in ("fewshot-runs.csv.gz", "fewshot-episodes.csv.gz", "fewshot-curves.csv.gz"):
+        if (src / f).exists():
+            shutil.copy(src / f, tmp_path / f)
+    build(tmp_path, "fewshot", tmp_path / "plain", "transfer", "test")
+    assert "Cost:" not in (tmp_path / "plain" / "fewshot.md").read_text()
+    runs = pd.read_csv(tmp_path / "fewshot-runs.csv.gz")
+    runs["cores"], runs["load"], runs["threads"] = 2, 1.0, 1
+    runs.loc[runs.index[:3], "load"] = 3.5  # three runs trained while more threads ran than the machine has cores
+    runs.loc[runs.index[3], "threads"] = 2
+    runs.to_csv(tmp_path / "fewshot-runs.csv.gz", index=False)
+    build(tmp_path, "fewshot", tmp_path / "shared", "transfer", "test")
+    text = (tmp_path / "shared" / "fewshot.md").read_text()
+    assert f"Cost: 3 of {len(runs)} runs shared the machine" in text and "runs used 1 and 2 torch threads" in text

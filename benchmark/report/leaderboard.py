@@ -89,6 +89,8 @@ def _row(suite: str, key: tuple, a: pd.DataFrame, base_time: float, base_paper, 
         # a run's wall time x its threads; at least its training time, which a resumed run accumulates over its
         # processes (runs resumed before the checkpoint kept their wall time recorded the last process's alone)
         "core_h": (a[["wall_time_s", "train_time_s"]].max(axis=1) * a.threads).mean() / 3600 if "threads" in a else math.nan,
+        "shared_runs": int((a.load > a.cores).sum()) if {"load", "cores"} <= set(a) else 0,  # the machine was oversubscribed
+        "threads_used": " ".join(str(int(t)) for t in sorted(set(a.threads.dropna()))) if "threads" in a else "",
         "commits": " ".join(sorted(set(a.commit))), "hardware": "; ".join(sorted(set(a.hardware))),
         "scale_note": a.scale_note.iloc[0], "first_run": pd.to_datetime(a.start_time.min(), unit="ms").strftime("%Y-%m-%d"),
         "plateau": plateau.summary(list(a.val_tail_gain)) if "val_tail_gain" in a else "-",
@@ -145,7 +147,8 @@ def _legend(suite: str, baseline: str) -> list[str]:
         "- **detectable**: the smallest true difference this many seeds detects with 80% power at alpha 0.05, from the "
         "observed spread of the seed differences. **paper gain**: the paper's difference to the baseline; **seeds needed**: "
         "the seeds a paired test needs to detect it with 80% power.",
-        f"- **rel. cost**: mean training time / `{baseline}`'s (wall clock, on whatever else the machine ran). **iterations**: "
+        f"- **rel. cost**: mean training time / `{baseline}`'s, by the wall clock (elapsed seconds, not CPU time), so it "
+        "counts whatever else the machine ran (a **Cost** line above the table says when runs shared it). **iterations**: "
         "meta-iterations trained, mean over seeds (fewer than the budget where a run stopped at its plateau); **core-h**: "
         "a run's wall time x its torch threads, mean over seeds. Paper values are the papers' own numbers "
         "(`benchmark/data/paper_results.csv`); beside a reduced or quick-scale row they are for orientation only.",
@@ -181,6 +184,19 @@ def _protocol_lines(suite: str, profile: str, g: pd.DataFrame) -> list[str]:
     return []
 
 
+def _sharing_lines(g: pd.DataFrame) -> list[str]:
+    """A note where the cost columns are not like for like: runs that shared the machine, or differing threads."""
+    notes = []
+    shared = int(g.shared_runs.sum()) if "shared_runs" in g else 0
+    if shared:
+        notes.append(f"{shared} of {int(g.n.sum())} runs shared the machine (a mean 1-minute load average above its "
+                     "cores while they trained), so their times, rel. cost and core-h are inflated")
+    threads = sorted({t for ts in g.get("threads_used", pd.Series(dtype=str)) for t in str(ts).split()}, key=int)
+    if len(threads) > 1:
+        notes.append(f"runs used {' and '.join(threads)} torch threads: their times are not comparable one to one")
+    return [f"Cost: {'; '.join(notes)}.", ""] if notes else []
+
+
 def _group_md(g: pd.DataFrame, suite: str, baseline: str) -> list[str]:
     style = get_suite(suite).style
     d = dict(zip(GROUP, g[GROUP].iloc[0])) | {"paper_dataset": g.paper_dataset.iloc[0]}
@@ -194,6 +210,7 @@ def _group_md(g: pd.DataFrame, suite: str, baseline: str) -> list[str]:
     seeds = sorted({int(x) for ss in g.seeds for x in ss.split()})
     lines += [f"Provenance: seeds {' '.join(map(str, seeds))}; commit(s) {' '.join(sorted(set(' '.join(g.commits).split())))}; "
               f"first run {g.first_run.min()}; hardware {'; '.join(sorted(set(g.hardware)))}.", ""]
+    lines += _sharing_lines(g)
     judged = bool((g.plateau != "-").any())
     costed = "iterations" in g and bool(g.iterations.notna().any())  # runs that record what they trained (issue 28)
     head = ["algorithm", "n", "mean %", "std"] + (["95% CI"] if style.interval_column else []) + [

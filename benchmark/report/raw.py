@@ -53,6 +53,9 @@ def _run_row(suite, r) -> dict:
         "train_time_s": m.get("train_time_s", math.nan), "wall_time_s": m.get("wall_time_s", math.nan),
         "iterations": m.get("meta_iterations_run", math.nan),  # few-shot: meta-iterations trained (fewer at a plateau stop)
         "threads": int(t["hardware.torch_threads"]) if t.get("hardware.torch_threads", "").isdigit() else math.nan,
+        # the machine's mean 1-minute load average while the run trained, and its cores: above them, it shared the machine
+        "load": m.get("machine_load", math.nan),
+        "cores": int(t["hardware.cpu_count"]) if t.get("hardware.cpu_count", "").isdigit() else math.nan,
         "plugins": t.get("plugins", ""),  # a researcher's own algorithm: its file hash or package version
         "hparams": json.dumps({k[3:]: v for k, v in sorted(p.items()) if k.startswith("hp.")}),
     }

@@ -125,8 +125,12 @@ def _train(spec: RunSpec, tracker, device, cache: DataCache, result: RunResult, 
     if tracker:
         tracker.set_tags(result.run_id, suite.data_tags(spec, data))
 
+    loads: list[float] = []  # the machine's 1-minute load average at each record: did the run share the machine?
+
     def on_record(rnd: int, rec: dict[str, float]) -> None:
         result.history.append(rec)
+        if hasattr(os, "getloadavg"):
+            loads.append(os.getloadavg()[0])
         if tracker:
             tracker.log_metrics(result.run_id, {k: v for k, v in rec.items() if k != suite.unit}, step=rnd)
         if on_progress:
@@ -142,6 +146,8 @@ def _train(spec: RunSpec, tracker, device, cache: DataCache, result: RunResult, 
     best: dict = {}
     with precision.autocast(spec.precision, device):
         result.metrics = train(session, spec.run_name, on_record, progress, resume, on_checkpoint, best)
+    if loads:
+        result.metrics["machine_load"] = sum(loads) / len(loads)
     result.trained = (session.algorithm, best, data)
     result.status = "FINISHED"
 
