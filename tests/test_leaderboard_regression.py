@@ -25,6 +25,7 @@ def test_leaderboard_matches_the_stored_table(tmp_path, suite, populate):
     want = pd.read_csv(EXPECTED / f"{suite}.csv")
     pd.testing.assert_frame_equal(got, want)
     assert (tmp_path / "lb" / f"{suite}.png").is_file()
+    assert (tmp_path / "lb" / f"{suite}-episodes.csv.gz").is_file() == (suite == "fewshot")  # no empty artifact
     md2, board2, _ = build(tmp_path / "lb", suite, tmp_path / "again", None, "python -m benchmark leaderboard", None)
     assert md2.read_text() == md.read_text()
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "again" / f"{suite}.csv"), got)

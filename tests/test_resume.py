@@ -135,7 +135,7 @@ def test_finished_runs_are_skipped_and_force_reruns(tmp_path, monkeypatch, capsy
     assert main(argv + ["--resume"]) == 0
     out = capsys.readouterr().out
     assert "skipped 2 of 2 runs" in out
-    table = lambda text: text[text.index("glyph-fonts / cnet1"):text.index("training curves")]  # noqa: E731
+    table = lambda text: text[text.index("glyph-fonts / cnet1"):text.index("accuracy per epoch, every algorithm")]  # noqa: E731
     assert table(out).split("time/run")[0] == table(first).split("time/run")[0]
     _, runs = _runs(uri)
     assert len(runs) == 2

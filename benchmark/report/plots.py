@@ -1,4 +1,6 @@
-"""Training-curve figures like the MLTP paper's (accuracy and loss against epochs)."""
+"""Every figure of the suite, console and leaderboards alike: training curves like the MLTP paper's, the console's
+comparison figures and the leaderboards' accuracy, difference and validation-curve panels, in one style (named
+curves and error bars, the baseline marked, chance drawn, distinguishable lines)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -38,25 +40,41 @@ def run_curves(history: Sequence[Mapping[str, float]], title: str, path: str | P
     return _save(fig, path)
 
 
-def comparison_curves(curves: Mapping[str, Sequence[Sequence[float]]], title: str, path: str | Path, ylabel: str = "test accuracy (%)") -> Path:
-    """Mean (and min-max band over seeds) of a per-epoch accuracy for each algorithm."""
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    for algo, runs in curves.items():
+def comparison_curves(curves: Mapping[str, Sequence[Sequence[float]]], title: str, path: str | Path,
+                      ylabel: str = "test accuracy (%)", baseline: str | None = None, chance: float | None = None) -> Path:
+    """Mean over seeds of a per-epoch accuracy (named by ``ylabel``: validation or test) for each algorithm, its
+    min-max band over seeds, the baseline drawn thick and black, chance as a grey line; each algorithm its own
+    colour, line style and marker so that overlapping lines stay apart."""
+    from matplotlib.patches import Patch
+
+    fig, ax = plt.subplots(figsize=(6.8, 4.2))
+    styles = curve_styles(curves)
+    markers = "os^vD<>ph*"
+    seeds = set()
+    for i, (algo, runs) in enumerate(sorted(curves.items())):
         n = min(len(r) for r in runs)
         if n == 0:
             continue
         cols = list(zip(*[r[:n] for r in runs]))
-        mean = [100 * sum(c) / len(c) for c in cols]
-        lo = [100 * min(c) for c in cols]
-        hi = [100 * max(c) for c in cols]
         x = list(range(1, n + 1))
-        ax.plot(x, mean, label=f"{algo} (n={len(runs)})")
+        colour, line = ("black", "-") if algo == baseline else styles[algo]
+        ax.plot(x, [100 * sum(c) / len(c) for c in cols], color=colour, linestyle=line, marker=markers[i % len(markers)],
+                markevery=max(1, n // 8), markersize=4, linewidth=2.4 if algo == baseline else 1.4,
+                label=f"{algo} (n={len(runs)})" + (" - baseline" if algo == baseline else ""))
         if len(runs) > 1:
-            ax.fill_between(x, lo, hi, alpha=0.15)
+            ax.fill_between(x, [100 * min(c) for c in cols], [100 * max(c) for c in cols], color=colour, alpha=0.12)
+            seeds.add(len(runs))
+    handles, labels = ax.get_legend_handles_labels()
+    if seeds:
+        handles.append(Patch(color="grey", alpha=0.25))
+        labels.append("band: min-max over seeds")
+    if chance:
+        handles.append(ax.axhline(chance, color="grey", linestyle=":", linewidth=1))
+        labels.append(f"chance ({chance:.0f}%)")
     ax.set_xlabel("epoch")
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=8)
+    ax.set_title(title, fontsize=10)
+    ax.legend(handles, labels, fontsize=7)
     return _save(fig, path)
 
 
@@ -80,16 +98,36 @@ def episodic_curves(history: Sequence[Mapping[str, float]], title: str, path: st
     return _save(fig, path)
 
 
-def comparison_bars(values: Mapping[str, Sequence[tuple[float, float]]], title: str, path: str | Path) -> Path:
-    """Test accuracy of each algorithm (mean over seeds) with the mean 95% CI as error bars."""
-    names = list(values)
+def comparison_bars(values: Mapping[str, Sequence[tuple[float, float]]], title: str, path: str | Path,
+                    baseline: str | None = None, chance: float | None = None) -> Path:
+    """Test accuracy of each algorithm, best first: the mean over seeds (bar), each seed (dot), and as error bars
+    the mean of the seeds' 95% intervals over the test episodes (named in the legend); the baseline marked, chance
+    drawn."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    names = sorted(values, key=lambda n: -sum(a for a, _ in values[n]) / len(values[n]))
     means = [100 * sum(a for a, _ in values[n]) / len(values[n]) for n in names]
     cis = [100 * sum(c for _, c in values[n]) / len(values[n]) for n in names]
-    fig, ax = plt.subplots(figsize=(max(5, 0.9 * len(names)), 3.8))
-    ax.bar(range(len(names)), means, yerr=cis, capsize=4, color="tab:blue", alpha=0.8)
+    fig, ax = plt.subplots(figsize=(max(5.5, 0.9 * len(names)) + 3.2, 4.0))
+    colours = ["tab:orange" if n == baseline else "tab:blue" for n in names]
+    ax.bar(range(len(names)), means, yerr=cis, capsize=4, color=colours, alpha=0.8, error_kw={"elinewidth": 1})
+    for i, n in enumerate(names):
+        ax.plot([i] * len(values[n]), [100 * a for a, _ in values[n]], "k.", markersize=4)
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    handles = [Patch(color="tab:blue", alpha=0.8), Line2D([], [], color="black", marker="|", linestyle="none"),
+               Line2D([], [], color="black", marker=".", linestyle="none")]
+    labels = ["mean over seeds", "error bar: 95% CI over the test episodes (mean of the seeds')", "one seed"]
+    if baseline in values:
+        handles.append(Patch(color="tab:orange", alpha=0.8))
+        labels.append(f"baseline ({baseline})")
+    if chance:
+        handles.append(ax.axhline(chance, color="grey", linestyle=":", linewidth=1))
+        labels.append(f"chance ({chance:.0f}%)")
+    ax.set_ylim(0, 100)
     ax.set_ylabel("test accuracy (%)")
-    ax.set_title(title)
+    ax.set_title(title, fontsize=10)
+    ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _save(fig, path)
 
 

@@ -170,7 +170,10 @@ def write(folder: str | Path, suite: str, runs: pd.DataFrame, episodes: pd.DataF
     pr.parent.mkdir(parents=True, exist_ok=True)
     gz = {"method": "gzip", "mtime": 0}
     runs.to_csv(pr, index=False, compression=gz)
-    episodes.to_csv(pe, index=False, compression=gz)
+    if len(episodes) or get_suite(suite).style.paired_by == "episodes":
+        episodes.to_csv(pe, index=False, compression=gz)
+    else:  # a suite without test episodes (standard) gets no empty file, and loses a stale one
+        pe.unlink(missing_ok=True)
     return pr, pe
 
 

@@ -452,7 +452,7 @@ class FewShotSuite(Suite):
         values: dict[str, list[tuple[float, float]]] = {}
         for r in results:
             values.setdefault(r.spec.algorithm, []).append((r.metrics["test_acc"], r.metrics["test_ci95"]))
-        return plots.comparison_bars(values, title, path)
+        return plots.comparison_bars(values, title, path, baseline=self.style.baseline, chance=100 / results[0].spec.ways)
 
     def table_preamble(self, group: Sequence) -> list[str]:
         s0 = group[0].spec

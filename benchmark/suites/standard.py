@@ -240,7 +240,7 @@ STYLE = Style(
     test_metric="final_test_acc", baseline="standard", reference_metric="top1", count_header="n",
     significance="paired t-test over seeds (final test top-1; a seed fixes the initialisation and the batch order for "
                  "every algorithm), Welch's t-test where the two algorithms' seeds differ",
-    spread="std: over seeds", paired_by="seeds", interval_column=False, paper_format=".1f", curve_label="training curves",
+    spread="std: over seeds", paired_by="seeds", interval_column=False, paper_format=".1f", curve_label="accuracy per epoch, every algorithm",
 )
 NOTES = ScaleNotes(
     own_data="embedded data, short schedule: a smoke-scale comparison, not a paper protocol",
@@ -327,7 +327,7 @@ class StandardSuite(Suite):
         curves = defaultdict(list)
         for r in results:
             curves[r.spec.algorithm].append([h[key] for h in r.history if key in h])
-        return plots.comparison_curves(curves, title, path, ylabel=label)
+        return plots.comparison_curves(curves, title, path, ylabel=f"{label}, mean over seeds", baseline=self.style.baseline)
 
     def value_columns(self, group: Sequence, runs: Sequence, paper_dataset: str | None) -> dict[str, str]:
         def mean_std(key: str) -> str:
