@@ -117,3 +117,18 @@ def test_verdicts():
     assert stats.verdict(better, 0.2) == "no evidence"
     few = stats.paired(np.array([2.0, 2.1]), np.zeros(2))
     assert stats.verdict(few, few.p).startswith("too few seeds")
+
+
+def test_detectable_at_the_bonferroni_level_and_its_range_from_the_spread():
+    """The detectable difference at the level a verdict is held to (0.05 / m) has 80% power at that level, is
+    larger than at 0.05, and its 80% range from the spread's uncertainty covers the truth in about 80% of samples."""
+    sd, n, m = 1.0, 5, 13
+    at_level = stats.detectable(sd, n, alpha=0.05 / m)
+    assert stats.power(at_level, sd, n, 0.05 / m) == pytest.approx(0.8, abs=1e-6)
+    assert at_level > stats.detectable(sd, n) * 1.5
+    lo, hi = stats.spread_range(n)
+    rng = np.random.default_rng(0)
+    observed = rng.normal(0, sd, size=(20000, n)).std(axis=1, ddof=1)
+    covered = np.mean((observed * lo <= sd) & (sd <= observed * hi))
+    assert covered == pytest.approx(0.8, abs=0.01)
+    assert stats.signflip_floor(5) == 0.0625 and stats.signflip_floor(6) < 0.05

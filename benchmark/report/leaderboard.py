@@ -81,9 +81,9 @@ def _row(suite: str, key: tuple, a: pd.DataFrame, base_time: float, base_paper, 
         "paper": ref.value if ref else math.nan, "paper_source": ref.source if ref else "",
         "paired_seeds": c.n if c else 0, "diff": c.diff if c else math.nan, "diff_lo": c.lo if c else math.nan,
         "diff_hi": c.hi if c else math.nan, "interval": c.interval if c else "", "p": c.p if c else math.nan,
-        "p_signflip": c.p_perm if c else math.nan, "sd_diff": sd,
-        "detectable": stats.detectable(sd, c.n) if c else math.nan, "paper_diff": paper_diff,
-        "seeds_for_paper_diff": stats.seeds_needed(paper_diff, sd) if c else math.nan,
+        # a sign-flip p that cannot reach 0.05 (2 / 2^n >= 0.05 below 6 seeds) is left out: it could never reject
+        "p_signflip": c.p_perm if c and stats.signflip_floor(c.n) < stats.ALPHA else math.nan, "sd_diff": sd,
+        "paper_diff": paper_diff,  # detectable and seeds needed: in tables(), at the family's Bonferroni level
         "relative_cost": a.train_time_s.mean() / base_time if base_time and base_time > 0 else math.nan,
         "iterations": a.iterations.mean() if "iterations" in a else math.nan,  # meta-iterations trained, mean over seeds
         # a run's wall time x its threads; at least its training time, which a resumed run accumulates over its
@@ -109,12 +109,26 @@ def tables(df: pd.DataFrame, suite: str, baseline: str, episodes: pd.DataFrame |
         rows = [_row(suite, key, a, base_time, base_paper, compare(g, algo, baseline, suite, episodes))
                 for algo, a in g.groupby("algorithm", sort=False)]
         adjusted = stats.holm([r["p"] for r in rows])
+        level = stats.ALPHA / max(1, sum(not math.isnan(r["p"]) for r in rows))  # Bonferroni: Holm's strictest step
         for r, p in zip(rows, adjusted):
             r["p_holm"] = p
+            n, sd = r["paired_seeds"], r["sd_diff"]
+            r["alpha_detectable"] = level
+            r["detectable"] = stats.detectable(sd, n, alpha=level) if n else math.nan
+            lo, hi = stats.spread_range(n) if n else (math.nan, math.nan)
+            r["detectable_lo"], r["detectable_hi"] = r["detectable"] * lo, r["detectable"] * hi
+            r["seeds_for_paper_diff"] = stats.seeds_needed(r["paper_diff"], sd, alpha=level) if n else math.nan
             c = stats.Comparison(r["paired_seeds"], r["diff"], r["diff_lo"], r["diff_hi"], r["p"], r["p_signflip"], r["sd_diff"])
             r["verdict"] = "baseline" if r["algorithm"] == baseline else (stats.verdict(c, p) if r["paired_seeds"] else "not compared")
         out += sorted(rows, key=lambda r: -r["mean"])
     return pd.DataFrame(out)
+
+
+def _detectable(r) -> str:
+    """The detectable difference with its 80% range, e.g. ``1.45 [0.96, 2.93]``."""
+    if math.isnan(r.detectable):
+        return "-"
+    return f"{_fmt(r.detectable)} [{_fmt(r.detectable_lo)}, {_fmt(r.detectable_hi)}]"
 
 
 def _fmt(x, spec: str = ".2f") -> str:
@@ -142,11 +156,14 @@ def _legend(suite: str, baseline: str) -> list[str]:
         f"- **diff**: mean paired difference to `{baseline}` (same seeds: same initialisation, data order"
         + (" and test episodes" if style.paired_by == "episodes" else "") + f") with its 95% interval ({kind}).",
         "- **p (Holm)**: paired t-test over seeds, Holm-adjusted over the table's comparisons (a sign-flip permutation "
-        "p is in the CSV). **verdict**: better / worse when Holm p < 0.05 and the interval excludes 0, else no evidence; "
+        "p is in the CSV from 6 seeds; with fewer its smallest possible value, 2 / 2^n >= 0.0625, can never reject, so it "
+        "is left out). **verdict**: better / worse when Holm p < 0.05 and the interval excludes 0, else no evidence; "
         f"with fewer than {stats.MIN_SEEDS} seeds nothing is tested.",
-        "- **detectable**: the smallest true difference this many seeds detects with 80% power at alpha 0.05, from the "
-        "observed spread of the seed differences. **paper gain**: the paper's difference to the baseline; **seeds needed**: "
-        "the seeds a paired test needs to detect it with 80% power.",
+        "- **detectable**: the smallest true difference this many seeds detects with 80% power at the level the verdicts "
+        "are held to (Holm's strictest step, the Bonferroni level 0.05 / the table's comparisons: a bound, since later "
+        "steps are less strict), from the observed spread of the seed differences; in brackets its 80% range, from the "
+        "uncertainty of that spread (n - 1 degrees of freedom). **paper gain**: the paper's difference to the baseline; "
+        "**seeds needed**: the seeds a paired test at that level needs to detect it with 80% power.",
         f"- **rel. cost**: mean training time / `{baseline}`'s, by the wall clock (elapsed seconds, not CPU time), so it "
         "counts whatever else the machine ran (a **Cost** line above the table says when runs shared it). **iterations**: "
         "meta-iterations trained, mean over seeds (fewer than the budget where a run stopped at its plateau); **core-h**: "
@@ -221,7 +238,7 @@ def _group_md(g: pd.DataFrame, suite: str, baseline: str) -> list[str]:
         diff = "-" if math.isnan(r["diff"]) else f"{r['diff']:+.2f} [{_fmt(r.diff_lo, '+.2f')}, {_fmt(r.diff_hi, '+.2f')}]"
         lines.append("| " + " | ".join([
             r.algorithm, str(r.n), _fmt(r["mean"]), _fmt(r["std"]), *([_fmt(r["ci95"])] if style.interval_column else []),
-            _fmt(r.paper, style.paper_format), diff, _fmt(r.p_holm, ".3g"), r.verdict, _fmt(r.detectable),
+            _fmt(r.paper, style.paper_format), diff, _fmt(r.p_holm, ".3g"), r.verdict, _detectable(r),
             _fmt(r.paper_diff, "+.2f"), _fmt(r.seeds_for_paper_diff, ".0f"), _fmt(r.relative_cost),
         ] + ([_fmt(r.iterations, ".0f"), _fmt(r.core_h, ".2f")] if costed else []) + ([r.plateau] if judged else [])) + " |")
     lines.append("")

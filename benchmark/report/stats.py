@@ -169,25 +169,40 @@ def power(delta: float, sd: float, n: int, alpha: float = ALPHA) -> float:
     return upper + lower
 
 
-def detectable(sd: float, n: int, target: float = POWER) -> float:
-    """The smallest difference detected with ``target`` power by ``n`` seeds."""
+def detectable(sd: float, n: int, target: float = POWER, alpha: float = ALPHA) -> float:
+    """The smallest difference detected with ``target`` power by ``n`` seeds at level ``alpha``."""
     if n < 2 or not sd > 0 or math.isnan(sd):
         return math.nan
-    return float(optimize.brentq(lambda x: power(x, sd, n) - target, 1e-9 * sd, 100 * sd))
+    return float(optimize.brentq(lambda x: power(x, sd, n, alpha) - target, 1e-9 * sd, 1000 * sd))
 
 
-def seeds_needed(delta: float, sd: float, target: float = POWER, most: int = 10000) -> float:
-    """Seeds a paired t-test needs to detect ``delta`` with ``target`` power (nan if unknown)."""
+def spread_range(n: int, level: float = 0.8) -> tuple[float, float]:
+    """The factors by which the true sd of the seed differences may differ from the observed one (a ``level``
+    interval from the chi-square distribution of the sample variance, n - 1 degrees of freedom). A detectable
+    difference is proportional to the sd, so these factors give its range too."""
+    if n < 2:
+        return math.nan, math.nan
+    df, tail = n - 1, (1 - level) / 2
+    return math.sqrt(df / stats.chi2.ppf(1 - tail, df)), math.sqrt(df / stats.chi2.ppf(tail, df))
+
+
+def signflip_floor(n: int) -> float:
+    """The smallest p an exact two-sided sign-flip test over ``n`` seeds can give: 2 / 2^n."""
+    return 2.0 / 2**n if n >= 1 else math.nan
+
+
+def seeds_needed(delta: float, sd: float, target: float = POWER, most: int = 10000, alpha: float = ALPHA) -> float:
+    """Seeds a paired t-test at level ``alpha`` needs to detect ``delta`` with ``target`` power (nan if unknown)."""
     if math.isnan(delta) or math.isnan(sd) or not sd > 0 or delta == 0:
         return math.nan
     lo, hi = 2, 2
-    while power(delta, sd, hi) < target:
+    while power(delta, sd, hi, alpha) < target:
         lo, hi = hi, hi * 2
         if hi > most:
             return math.inf
     while lo < hi:
         mid = (lo + hi) // 2
-        lo, hi = (mid + 1, hi) if power(delta, sd, mid) < target else (lo, mid)
+        lo, hi = (mid + 1, hi) if power(delta, sd, mid, alpha) < target else (lo, mid)
     return float(lo)
 
 
