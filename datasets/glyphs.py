@@ -73,6 +73,26 @@ def _downsample(x: torch.Tensor, size: int) -> torch.Tensor:
     return F.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
 
 
+def _distort(x: torch.Tensor, g: torch.Generator, size: int) -> torch.Tensor:
+    """Per-drawer random affine distortion and stroke weight, applied as one batch, then downsampled to ``size``."""
+    n = len(x)
+    ang = (torch.rand(n, generator=g) - 0.5) * 2 * 0.21  # +-12 degrees
+    scale = 0.85 + 0.3 * torch.rand(n, generator=g)
+    shear = (torch.rand(n, generator=g) - 0.5) * 0.3
+    shift = (torch.rand(n, 2, generator=g) - 0.5) * 0.12
+    cos, sin = torch.cos(ang), torch.sin(ang)
+    theta = torch.zeros(n, 2, 3)
+    theta[:, 0, 0], theta[:, 0, 1] = cos / scale, (-sin + shear) / scale
+    theta[:, 1, 0], theta[:, 1, 1] = sin / scale, cos / scale
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    x = F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
+    bold = torch.rand(n, generator=g) < 0.3
+    x = torch.where(bold[:, None, None, None], F.max_pool2d(x, 3, 1, 1), x)
+    x = _downsample(x, size).clamp(0, 1)
+    return x
+
+
 def build_glyphs(size: int = 28, limit: int | None = None) -> dict:
     """Render the dataset; ``limit`` keeps only the first classes (for tests)."""
     from matplotlib.ft2font import FT2Font
@@ -115,22 +135,7 @@ def build_glyphs(size: int = 28, limit: int | None = None) -> dict:
             labels.append(ci)
             font_ids.append(font)
     x = torch.stack(canvases)[:, None]
-    n = len(x)
-    # Per-drawer random affine distortion and stroke weight, applied as one batch.
-    ang = (torch.rand(n, generator=g) - 0.5) * 2 * 0.21  # +-12 degrees
-    scale = 0.85 + 0.3 * torch.rand(n, generator=g)
-    shear = (torch.rand(n, generator=g) - 0.5) * 0.3
-    shift = (torch.rand(n, 2, generator=g) - 0.5) * 0.12
-    cos, sin = torch.cos(ang), torch.sin(ang)
-    theta = torch.zeros(n, 2, 3)
-    theta[:, 0, 0], theta[:, 0, 1] = cos / scale, (-sin + shear) / scale
-    theta[:, 1, 0], theta[:, 1, 1] = sin / scale, cos / scale
-    theta[:, :, 2] = shift
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    x = F.grid_sample(x, grid, align_corners=False, padding_mode="zeros")
-    bold = torch.rand(n, generator=g) < 0.3
-    x = torch.where(bold[:, None, None, None], F.max_pool2d(x, 3, 1, 1), x)
-    x = _downsample(x, size).clamp(0, 1)
+    x = _distort(x, g, size)
     images = (x * 255).round().to(torch.uint8)
     names = [f"U+{ord(c):04X}" for c in kept]
     return {"images": images, "labels": torch.tensor(labels, dtype=torch.long), "classes": names,
