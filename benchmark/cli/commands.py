@@ -402,7 +402,11 @@ def _open_links(args, url: str) -> None:
     from ..track.tracking import default_uri
     from ..track.ui import links
 
-    found = links(args.tracking_uri or default_uri(), url)
+    try:
+        found = links(args.tracking_uri or default_uri(), url)
+    except Exception as e:  # noqa: BLE001 - the UI still serves the store: say why there are no links, go on
+        print(f"  no deep links ({type(e).__name__}: {str(e).splitlines()[0][:150] if str(e) else ''}); open {url}", flush=True)
+        return
     for what, link in found:
         print(f"  {what}: {link}", flush=True)
     if not found:
@@ -423,10 +427,10 @@ def cmd_ui(args) -> int:
         proc, url = start(args.tracking_uri, args.port)
     except RuntimeError as e:
         return fail(str(e))
-    print(f"MLflow UI: {url}  (tracking store {args.tracking_uri or 'sqlite:///mlflow.db'}; Ctrl-C stops it)", flush=True)
-    _open_links(args, url)
     install_signal_handlers()  # SIGTERM stops the server and its workers like Ctrl-C
     try:
+        print(f"MLflow UI: {url}  (tracking store {args.tracking_uri or 'sqlite:///mlflow.db'}; Ctrl-C stops it)", flush=True)
+        _open_links(args, url)
         proc.wait()
     except KeyboardInterrupt:
         pass

@@ -349,7 +349,8 @@ def _close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) -
     try:
         keys = set(keys).union(*(set(k) for k in tracker.json_artifacts(parent, CELLS)))
         runs, episodes = grid_summary(tracker, suite, keys)
-        if status == "FAILED" and len(runs):  # this shard's cells failed, another shard's finished
+        finished = int((runs.status == "FINISHED").sum()) if len(runs) else 0
+        if status == "FAILED" and finished:  # this shard's cells failed, another shard's finished
             status = "FINISHED"
         if len(runs):
             with tempfile.TemporaryDirectory() as d:  # the curves too: leaderboards read them from here, not run by run
@@ -362,7 +363,7 @@ def _close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) -
         tracker.set_tags(parent, {"summary_error": f"{type(e).__name__}: {e}"[:5000]})
     finally:
         tracker.end(parent, status)
-    return board, len(runs)
+    return board, int((runs.status == "FINISHED").sum()) if len(runs) else 0
 
 
 NOTE = "mlflow.note.content"  # the description MLflow's UI shows on a run's (and an experiment's) overview page

@@ -102,12 +102,10 @@ def _cell(spec: RunSpec) -> tuple[RunResult, str]:
     _STATE["busy"] = True
     try:
         return run_cell(spec, _STATE)
-    except BaseException:
-        if os.getppid() != _STATE["parent"]:  # orphaned: its run is closed; nobody reads a result or sends a next cell
-            os._exit(143)
-        raise
     finally:
         _STATE["busy"] = False
+        if os.getppid() != _STATE["parent"]:  # orphaned (its run closed, even where a handler swallowed the signal):
+            os._exit(143)  # nobody reads a result or sends a next cell
 
 
 UNGUARDED = ("a worker process died before returning its run: if a script calls the CLI with --workers, put the call "
