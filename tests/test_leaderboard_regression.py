@@ -65,6 +65,6 @@ def test_a_table_says_when_its_runs_shared_the_machine_or_used_other_threads(tmp
     runs.loc[runs.index[:3], "load"] = 3.5  # three runs trained while more threads ran than the machine has cores
     runs.loc[runs.index[3], "threads"] = 2
     runs.to_csv(tmp_path / "fewshot-runs.csv.gz", index=False)
-    build(tmp_path, "fewshot", tmp_path / "shared", "transfer", "test")
-    text = (tmp_path / "shared" / "fewshot.md").read_text()
+    build(tmp_path, "fewshot", tmp_path / "busy", "transfer", "test")
+    text = (tmp_path / "busy" / "fewshot.md").read_text()
     assert f"Cost: 3 of {len(runs)} runs shared the machine" in text and "runs used 1 and 2 torch threads" in text

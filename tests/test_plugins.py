@@ -118,7 +118,8 @@ def test_the_readme_walk_through_a_plugin_through_run_leaderboard_evaluate_and_t
     assert main(["evaluate", *plugin, "--run", run.info.run_id, "--tracking-uri", uri, "--test-episodes", "3"]) == 0
     assert main(["tune", *plugin, "--suite", "fewshot", "--algorithm", "cosine_proto", "--trials", "1", *tiny,
                  "--tracking-uri", f"sqlite:///{tmp_path / 't.db'}", "--storage", f"sqlite:///{tmp_path / 'o.db'}",
-                 "--no-progress"]) == 0
+                 "--tuned-dir", str(tmp_path / "tuned"), "--no-progress"]) == 0
+    assert list((tmp_path / "tuned").glob("*cosine_proto*.json"))  # the result in the test's folder, not the repo's
     assert "scale" in capsys.readouterr().out
 
 
