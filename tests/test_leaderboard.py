@@ -19,7 +19,7 @@ def test_standard_leaderboard_from_runs(tmp_path, monkeypatch, capsys):
     out = capsys.readouterr().out
     assert "left out 1 FAILED run(s)" in out
     md = (tmp_path / "lb" / "standard.md").read_text()
-    assert "paired t-test over seeds" in md and "## glyph-fonts / cnet1 (quick scale, profile quick, the papers' hyperparameters)" in md
+    assert "the paired t over seed differences" in md and "## glyph-fonts / cnet1 (quick scale, profile quick, the papers' hyperparameters)" in md
     assert "Provenance: seeds 0 1" in md and "Left out: 1 FAILED" in md
     csv = pd.read_csv(tmp_path / "lb" / "standard.csv")
     assert set(csv.algorithm) == {"standard", "mltp_fo"} and (csv.n == 2).all()
@@ -46,9 +46,9 @@ def test_fewshot_leaderboard_pairs_episodes_and_separates_scales(tmp_path, monke
     assert set(csv.scale) == {"quick", "reduced"}
     assert len(csv) == 4  # two algorithms x two scales: never mixed in one row
     proto = csv[(csv.algorithm == "protonet") & (csv.scale == "quick")].iloc[0]
-    assert proto.interval == "two-level bootstrap" and proto.paired_seeds == 1 and pd.isna(proto.diff_lo)  # one seed: no interval
+    assert proto.interval == "two-level closed form" and proto.paired_seeds == 1 and pd.isna(proto.diff_lo)  # one seed: no interval
     md = (tmp_path / "lb" / "fewshot.md").read_text()
-    assert "two-level bootstrap over seeds and the shared test episodes" in md and "too few seeds (1 < 3)" in md
+    assert "one closed-form two-level standard error" in md and "too few seeds (1 < 3)" in md
     episodes = pd.read_csv(tmp_path / "lb" / "fewshot-episodes.csv.gz")
     assert len(episodes) == 4 * 10  # four finished runs x ten test episodes
 

@@ -71,6 +71,19 @@ def overrides_from(args):
     )
 
 
+def design_from(args):
+    """The sequential design of --until-decided (None without it); ValueError for its flags alone."""
+    if not getattr(args, "until_decided", False):
+        if getattr(args, "max_seeds", None) is not None or getattr(args, "min_effect", None) is not None:
+            raise ValueError("--max-seeds and --min-effect belong to --until-decided; add it, or drop them")
+        return None
+    from ..report.sequential import Design
+
+    if getattr(args, "seeds", None):
+        raise ValueError("--until-decided chooses the seeds (0, 1, ... up to --max-seeds); drop --seeds")
+    return Design(args.max_seeds or 10, args.min_effect or 1.0)
+
+
 def plan(args):
     """(specs, device, profile, shard, total, grid key) from run/tune flags; ValueError for
     bad input. The grid key names the whole grid (every shard of it)."""
@@ -100,7 +113,7 @@ def plan(args):
         raise ValueError("the selection is empty: no (dataset, model, algorithm, seed) to run")
     total = len(specs)
     grid_key = hashlib.sha256(" ".join(sorted(s.key() for s in specs)).encode()).hexdigest()[:16]
-    if shard:
+    if shard and not getattr(args, "until_decided", False):  # --until-decided slices each look's cells instead
         specs = [s for j, s in enumerate(specs) if j % shard[1] == shard[0] - 1]
         if not specs:
             raise ValueError(f"shard {shard[0]}/{shard[1]} of {total} runs is empty")
@@ -307,21 +320,44 @@ def _pointer(suite: str, uri: str, parent: str, board) -> str:
             f"tables: python -m benchmark leaderboard --suite {suite} --tracking-uri {uri}")
 
 
+def _looks(args, design, specs, tracker, device, cache, options: dict, grid: tuple) -> list:
+    """--until-decided: the grid's cells one look at a time (run/until_decided.py); ``grid``: (parent run, the set of
+    cells named on it so far, updated in place, shard)."""
+    from ..report.leaderboard import record_cells
+    from ..run import until_decided
+    from ..suites import get_suite
+
+    parent, keys, shard = grid
+
+    def on_look(looked: set[str]) -> None:
+        keys.update(looked)
+        record_cells(tracker, parent, keys, shard)
+
+    def execute(cells: list) -> list:
+        return _execute(args, cells, tracker, device, _workers(args.workers, len(cells)), cache, options)
+
+    results, _ = until_decided.run(specs, design, execute, tracker, args.suite, get_suite(args.suite).style.baseline,
+                                   shard, on_look)
+    return results
+
+
 def cmd_run(args) -> int:
     import datasets
 
     try:
         _check_folders(out=args.out, checkpoint_dir=args.checkpoint_dir)
         check_executor(args)
+        design = design_from(args)
     except ValueError as e:
         return fail(str(e))
+    if design:
+        args.seeds = list(range(design.max_seeds))  # the looks add them in this order
     prepared = _prepare_run(args)
     if isinstance(prepared, int):
         return prepared
     (specs, device, profile, shard, total, grid_key), cache = prepared
     workers = _workers(args.workers, len(specs))
-    from ..report.console import comparison_plots, tables
-    from ..report.leaderboard import close_grid, record_cells, verdict_lines
+    from ..report.leaderboard import close_grid, record_cells
     from ..run.errors import ExecutorError
     from ..run.runner import Terminated, install_signal_handlers, process_tags
     from ..track.provenance import hardware_summary
@@ -332,12 +368,14 @@ def cmd_run(args) -> int:
           + f" on {hardware_summary(device)}; tracking {tracker.uri} (experiment {tracker.experiment!r})", flush=True)
     install_signal_handlers()
     parent = tracker.grid_parent(grid_key, f"grid:{args.suite}:{profile}", {"suite_grid": args.suite, "profile": profile, **process_tags()})
-    record_cells(tracker, parent, {s.key() for s in specs}, shard)
+    keys = {s.key() for s in specs} if not design else set()
+    record_cells(tracker, parent, keys, shard)
     status, board, covered = "KILLED", None, 0
     options = dict(checkpoint_dir=args.checkpoint_dir, force=args.force, keep_weights=args.keep_weights,
                    extra_tags={"mlflow.parentRunId": parent, "grid_key": grid_key})
     try:
-        results = _execute(args, specs, tracker, device, workers, cache, options)
+        results = (_looks(args, design, specs, tracker, device, cache, options, (parent, keys, shard)) if design
+                   else _execute(args, specs, tracker, device, workers, cache, options))
         status = "FINISHED" if any(r.status == "FINISHED" for r in results) else "FAILED"  # no finished cell: FAILED
     except Terminated:
         return fail("terminated; the run in progress is marked KILLED, finished runs are kept", 143)
@@ -347,7 +385,16 @@ def cmd_run(args) -> int:
         status = "FAILED"
         return fail(str(e))
     finally:
-        board, covered = close_grid(tracker, parent, args.suite, {s.key() for s in specs}, status)
+        board, covered = close_grid(tracker, parent, args.suite, keys, status, design)
+    return _report(args, results, (shard, total, covered), board, tracker.uri, parent)
+
+
+def _report(args, results: list, cover: tuple, board, uri: str, parent: str) -> int:
+    """The console's end of a run: the results' table, plots and verdicts, where to look, and the failed runs."""
+    from ..report.console import comparison_plots, tables
+    from ..report.leaderboard import verdict_lines
+
+    shard, total, covered = cover
     print()
     print(tables(results))
     if shard:
@@ -358,7 +405,7 @@ def cmd_run(args) -> int:
         print(line)
     for line in verdict_lines(board):
         print(line)
-    print(_pointer(args.suite, tracker.uri, parent, board))
+    print(_pointer(args.suite, uri, parent, board))
     failed = [r for r in results if r.status != "FINISHED"]
     if failed:
         print(f"\n{len(failed)} of {len(results)} runs failed:", file=sys.stderr)
@@ -466,7 +513,8 @@ def cmd_leaderboard(args, argv) -> int:
                   + (f" (kept {kept} run(s) of other stores already there)" if args.merge else ""))
             return 0
     try:
-        md, board, left_out = build(source, args.suite, args.out, args.baseline, command, args.reproduce)
+        md, board, left_out = build(source, args.suite, args.out, args.baseline, command, args.reproduce,
+                                    family=args.family, design=design_from(args))
     except (ValueError, FileNotFoundError) as e:
         return fail(str(e))
     if left_out:

@@ -32,6 +32,33 @@ def pos_int(v: str) -> int:
     return _int_at_least(v, 1)
 
 
+def pos_float(v: str) -> float:
+    try:
+        x = float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {v!r}") from None
+    if not x > 0 or x == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0, got {v!r}")
+    return x
+
+
+def _design_flags(r: argparse.ArgumentParser) -> None:
+    """The sequential design over seeds (run --until-decided; leaderboard reads a sequential grid's table with them)."""
+    r.add_argument("--until-decided", action="store_true",
+                   help="add seeds one at a time from 3 until every comparison with the baseline is decided (a group-"
+                        "sequential design calibrated by simulation; family-wise 0.05) or --max-seeds is reached")
+    r.add_argument("--max-seeds", type=_int_min(3), default=None, metavar="N", help="--until-decided: at most N seeds (default 10)")
+    r.add_argument("--min-effect", type=pos_float, default=None, metavar="PP",
+                   help="--until-decided: a comparison whose interval excludes every difference of PP percentage points or "
+                        "more is decided (futility; default 1.0)")
+
+
+def _int_min(low: int):
+    def check(v: str) -> int:
+        return _int_at_least(v, low)
+    return check
+
+
 def _blocking_file(path: Path) -> Path | None:
     """The file (not folder) that stands where ``path`` or one of its folders would go, if any."""
     for p in (path, *path.parents):
@@ -69,7 +96,7 @@ SUITE_ONLY = {
 SHARED = {
     "help", "suite", "profile", "dataset", "model", "algorithm", "seeds", "set", "precision", "done_in", "data_root", "download",
     "tracking_uri", "experiment", "device", "out", "no_progress", "workers", "executor", "ray_address", "task_cpus", "resume",
-    "force", "shard", "checkpoint_dir", "tuned", "keep_weights", "tuned_dir", "trials", "timeout", "storage", "sampler_seed",
+    "force", "shard", "until_decided", "max_seeds", "min_effect", "checkpoint_dir", "tuned", "keep_weights", "tuned_dir", "trials", "timeout", "storage", "sampler_seed",
     "worker", "heartbeat", "all_algorithms", "plugin",
 }
 SUITE_WORDS = {"standard": "standard", "fewshot": "few-shot"}
@@ -149,6 +176,7 @@ def _run_flags(r: argparse.ArgumentParser) -> None:
     r.add_argument("--resume", action="store_true", help="the default, spelled out: skip finished runs, continue interrupted ones")
     r.add_argument("--force", action="store_true", help="rerun every run from scratch (ignore finished runs and checkpoints)")
     r.add_argument("--shard", metavar="I/N", help="run only the I-th of N deterministic slices of the grid (1-based)")
+    _design_flags(r)
     r.add_argument("--checkpoint-dir", default="checkpoints", type=out_folder, help="where per-run checkpoints live (default ./checkpoints)")
     r.add_argument("--tuned", action="store_true", help="use the best parameters of `tune` (tuned/<study>.json)")
     r.add_argument("--keep-weights", choices=["none", "best", "final", "both"], default="both",
@@ -179,6 +207,10 @@ def _leaderboard_flags(lb: argparse.ArgumentParser) -> None:
                     help="output folder (default results/leaderboards; the committed tables are updated only by an explicit "
                          "--out leaderboards/...)")
     lb.add_argument("--reproduce", help="the command that produced the runs, written into the tables' header")
+    lb.add_argument("--family", choices=("table", "setting"), default="table",
+                    help="Holm's family: table (default: every comparison of a table across its settings, one question) "
+                         "or setting (each setting's comparisons on their own)")
+    _design_flags(lb)
     lb.add_argument("--from", dest="from_dir", metavar="DIR",
                     help="build from the raw results in DIR (<suite>-runs.csv.gz, <suite>-episodes.csv.gz) instead of MLflow")
     lb.add_argument("--export", metavar="DIR", type=out_folder, help="only write the store's raw results to DIR (no tables)")

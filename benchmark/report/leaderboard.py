@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..suites import get_suite
-from . import plateau, raw, references, stats
+from . import plateau, raw, references, sequential, stats
 from .console import format_rows
 from .raw import GROUP
 
@@ -54,8 +54,17 @@ def _matrix(runs: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame | None:
     return None if m.isna().any().any() else m
 
 
-def compare(g: pd.DataFrame, algorithm: str, baseline: str, suite: str, episodes: pd.DataFrame) -> stats.Comparison | None:
-    """The algorithm against the baseline on the seeds both have (paired)."""
+def paired_seeds(g: pd.DataFrame, algorithm: str, baseline: str) -> list[int]:
+    return sorted(set(g[g.algorithm == algorithm].seed) & set(g[g.algorithm == baseline].seed))
+
+
+def compare(g: pd.DataFrame, algorithm: str, baseline: str, suite: str, episodes: pd.DataFrame,
+            first: int | None = None) -> stats.Comparison | None:
+    """The algorithm against the baseline on the seeds both have (paired); ``first``: on the first n of them only
+    (in seed order: a sequential design's look)."""
+    if first is not None:
+        keep = paired_seeds(g, algorithm, baseline)[:first]
+        g = g[g.seed.isin(keep)]
     a, b = g[g.algorithm == algorithm], g[g.algorithm == baseline]
     if algorithm == baseline or a.empty or b.empty:
         return None
@@ -83,6 +92,10 @@ def _row(suite: str, key: tuple, a: pd.DataFrame, base_time: float, base_paper, 
         "diff_hi": c.hi if c else math.nan, "interval": c.interval if c else "", "p": c.p if c else math.nan,
         # a sign-flip p that cannot reach 0.05 (2 / 2^n >= 0.05 below 6 seeds) is left out: it could never reject
         "p_signflip": c.p_perm if c and stats.signflip_floor(c.n) < stats.ALPHA else math.nan, "sd_diff": sd,
+        # the one standard error behind the interval and p, its degrees of freedom and components (stats.Spread)
+        "se": c.se if c else math.nan, "df": c.df if c else math.nan,
+        "var_seed": c.spread.u if c and c.spread else math.nan, "var_episodes": c.spread.w if c and c.spread else math.nan,
+        "var_episodes_df": c.spread.w_df if c and c.spread else math.nan,
         "paper_diff": paper_diff,  # detectable and seeds needed: in tables(), at the family's Bonferroni level
         "relative_cost": a.train_time_s.mean() / base_time if base_time and base_time > 0 else math.nan,
         "iterations": a.iterations.mean() if "iterations" in a else math.nan,  # meta-iterations trained, mean over seeds
@@ -99,29 +112,77 @@ def _row(suite: str, key: tuple, a: pd.DataFrame, base_time: float, base_paper, 
     }
 
 
-def tables(df: pd.DataFrame, suite: str, baseline: str, episodes: pd.DataFrame | None = None) -> pd.DataFrame:
-    """One row per (group, algorithm), the best mean first, with the comparison to the baseline."""
+FAMILIES = {"table": [k for k in GROUP if k != "setting"], "setting": GROUP}  # what one Holm family spans
+
+
+def tables(df: pd.DataFrame, suite: str, baseline: str, episodes: pd.DataFrame | None = None,
+           family: str = "table", design: sequential.Design | None = None) -> pd.DataFrame:
+    """One row per (group, algorithm), the best mean first, with the comparison to the baseline. Holm's family:
+    ``table``, every comparison of a table across its settings (one question: 1-shot and 5-shot together), or
+    ``setting``, each setting's comparisons on their own. ``design``: the runs came from ``run --until-decided``;
+    each comparison is judged at its looks over the seeds in order (``sequential``) instead of by Holm."""
     episodes = episodes if episodes is not None else pd.DataFrame(columns=["run_id", "episode", "acc"])
-    out = []
+    groups = []
     for key, g in df.groupby(GROUP, sort=False, dropna=False):
         base_time = g[g.algorithm == baseline].train_time_s.mean()
         base_paper = _paper(suite, g.iloc[0], baseline)
-        rows = [_row(suite, key, a, base_time, base_paper, compare(g, algo, baseline, suite, episodes))
-                for algo, a in g.groupby("algorithm", sort=False)]
-        adjusted = stats.holm([r["p"] for r in rows])
-        level = stats.ALPHA / max(1, sum(not math.isnan(r["p"]) for r in rows))  # Bonferroni: Holm's strictest step
-        for r, p in zip(rows, adjusted):
-            r["p_holm"] = p
-            n, sd = r["paired_seeds"], r["sd_diff"]
-            r["alpha_detectable"] = level
-            r["detectable"] = stats.detectable(sd, n, alpha=level) if n else math.nan
-            lo, hi = stats.spread_range(n) if n else (math.nan, math.nan)
-            r["detectable_lo"], r["detectable_hi"] = r["detectable"] * lo, r["detectable"] * hi
-            r["seeds_for_paper_diff"] = stats.seeds_needed(r["paper_diff"], sd, alpha=level) if n else math.nan
-            c = stats.Comparison(r["paired_seeds"], r["diff"], r["diff_lo"], r["diff_hi"], r["p"], r["p_signflip"], r["sd_diff"])
-            r["verdict"] = "baseline" if r["algorithm"] == baseline else (stats.verdict(c, p) if r["paired_seeds"] else "not compared")
-        out += sorted(rows, key=lambda r: -r["mean"])
-    return pd.DataFrame(out)
+        groups.append((g, [_row(suite, key, a, base_time, base_paper, compare(g, algo, baseline, suite, episodes))
+                           for algo, a in g.groupby("algorithm", sort=False)]))
+    members: dict[tuple, list[dict]] = {}
+    for _, rows in groups:
+        for r in rows:
+            members.setdefault(tuple(str(r[k]) for k in FAMILIES[family]), []).append(r)
+    for rows in members.values():
+        _judge(rows, baseline, family)
+    if design:
+        for g, rows in groups:
+            m = sum(not math.isnan(r["p"]) for r in members[tuple(str(rows[0][k]) for k in FAMILIES[family])])
+            for r in rows:
+                _sequential_row(r, g, baseline, suite, episodes, design, m)
+    return pd.DataFrame([r for _, rows in groups for r in sorted(rows, key=lambda r: -r["mean"])])
+
+
+def _sequential_row(r: dict, g: pd.DataFrame, baseline: str, suite: str, episodes: pd.DataFrame,
+                    design: sequential.Design, comparisons: int) -> None:
+    """A row of a sequential grid: its looks, the boundary, why it stopped, and the comparison at that look."""
+    r.update(looks=0, boundary=design.nominal(comparisons), stopped="", p_holm=math.nan)
+    if r["algorithm"] == baseline:
+        return
+    out = sequential.analyse(lambda n: compare(g, r["algorithm"], baseline, suite, episodes, first=n),
+                             len(paired_seeds(g, r["algorithm"], baseline)), design, comparisons)
+    if out is None:
+        r["stopped"] = f"no look yet (< {sequential.FIRST} seeds)"
+        return
+    c = out.comparison
+    r.update(looks=out.looks, stopped=out.reason, verdict=out.verdict(design.min_effect), paired_seeds=out.seeds,
+             diff=c.diff, diff_lo=out.lo, diff_hi=out.hi, p=c.p, se=c.se, df=c.df,
+             interval=f"repeated {1 - out.nominal:.4g} interval ({c.interval})")
+    if c.spread and out.seeds > 1:  # what this look could detect at the boundary it is held to
+        lo, hi = stats.spread_range(out.seeds, df=c.df)
+        r["detectable"] = stats.detectable(c.spread, out.seeds, alpha=out.nominal)
+        r["detectable_lo"], r["detectable_hi"], r["alpha_detectable"] = r["detectable"] * lo, r["detectable"] * hi, out.nominal
+
+
+def _judge(rows: list[dict], baseline: str, family: str) -> None:
+    """Holm over one family's comparisons; detectable differences and seeds needed at its Bonferroni level."""
+    adjusted = stats.holm([r["p"] for r in rows])
+    level = stats.ALPHA / max(1, sum(not math.isnan(r["p"]) for r in rows))  # Bonferroni: Holm's strictest step
+    for r, p in zip(rows, adjusted):
+        r["p_holm"], r["family"], r["alpha_detectable"] = p, family, level
+        n = r["paired_seeds"]
+        spread = stats.Spread(r["var_seed"], r["var_episodes"], r["var_episodes_df"]) if n > 1 else None
+        r["detectable"] = stats.detectable(spread, n, alpha=level) if spread else math.nan
+        lo, hi = stats.spread_range(n, df=r["df"]) if spread else (math.nan, math.nan)
+        r["detectable_lo"], r["detectable_hi"] = r["detectable"] * lo, r["detectable"] * hi
+        r["seeds_for_paper_diff"] = stats.seeds_needed(r["paper_diff"], spread, alpha=level) if spread else math.nan
+        c = stats.Comparison(n, r["diff"], r["diff_lo"], r["diff_hi"], r["p"], r["p_signflip"], r["sd_diff"])
+        r["verdict"] = "baseline" if r["algorithm"] == baseline else (stats.verdict(c, p) if n else "not compared")
+
+
+def _sequential_cells(r) -> list[str]:
+    if r.verdict == "baseline":
+        return ["-", "-", "-"]
+    return [f"{_fmt(r.p, '.3g')} ({sequential.fmt_boundary(r.boundary)})", str(int(r.looks)), r.stopped or "-"]
 
 
 def _detectable(r) -> str:
@@ -146,24 +207,36 @@ def _scale_note(notes: list[str]) -> str:
     return "; ".join(common + (["per algorithm: " + "; ".join(extra)] if extra else []))
 
 
-def _legend(suite: str, baseline: str) -> list[str]:
+ESTIMAND = {
+    "episodes": "the mean difference over new training seeds and new test episodes (the interval and p generalise to "
+                "both: one closed-form two-level standard error with its Welch-Satterthwaite degrees of freedom)",
+    "seeds": "the mean difference over new training seeds on this test set (the paired t over seed differences)",
+}
+FAMILY_TEXT = {"table": "every comparison of this dataset, model and profile across its settings (`--family table`)",
+               "setting": "each setting's comparisons on their own (`--family setting`)"}
+
+
+def _legend(suite: str, baseline: str, family: str) -> list[str]:
     style = get_suite(suite).style
     ci = ("; 95% CI: over the test episodes (the mean of the seeds' intervals, the field's usual form; it says how well "
           "the episodes measure one trained model, not how much training seeds vary)" if style.interval_column else "")
-    kind = "a two-level bootstrap over seeds and the shared test episodes" if style.paired_by == "episodes" else "t over the seed differences"
     return [
         f"- **mean %**: final test accuracy, mean over seeds; **std**: over seeds{ci}.",
         f"- **diff**: mean paired difference to `{baseline}` (same seeds: same initialisation, data order"
-        + (" and test episodes" if style.paired_by == "episodes" else "") + f") with its 95% interval ({kind}).",
-        "- **p (Holm)**: paired t-test over seeds, Holm-adjusted over the table's comparisons (a sign-flip permutation "
-        "p is in the CSV from 6 seeds; with fewer its smallest possible value, 2 / 2^n >= 0.0625, can never reject, so it "
-        "is left out). **verdict**: better / worse when Holm p < 0.05 and the interval excludes 0, else no evidence; "
-        f"with fewer than {stats.MIN_SEEDS} seeds nothing is tested.",
-        "- **detectable**: the smallest true difference this many seeds detects with 80% power at the level the verdicts "
-        "are held to (Holm's strictest step, the Bonferroni level 0.05 / the table's comparisons: a bound, since later "
-        "steps are less strict), from the observed spread of the seed differences; in brackets its 80% range, from the "
-        "uncertainty of that spread (n - 1 degrees of freedom). **paper gain**: the paper's difference to the baseline; "
-        "**seeds needed**: the seeds a paired test at that level needs to detect it with 80% power.",
+        + (" and test episodes" if style.paired_by == "episodes" else "") + ") with its 95% interval; the estimand is "
+        + ESTIMAND[style.paired_by] + ".",
+        "- **p (Holm)**: the t-test of that estimand from the interval's own standard error and degrees of freedom "
+        "(unadjusted p < 0.05 exactly when the interval excludes 0), Holm-adjusted over the family: "
+        f"{FAMILY_TEXT[family]}. **verdict**: better / worse when the Holm p < 0.05, else no evidence (an interval that "
+        f"excludes 0 with a Holm p >= 0.05 is significant alone, not in the family); with fewer than {stats.MIN_SEEDS} "
+        "seeds nothing is tested. A sign-flip permutation p over the seeds is in the CSV from 6 seeds: with fewer, its "
+        "smallest possible value (2 / 2^n >= 0.0625) can never reject.",
+        "- **detectable**: the smallest true difference this design detects with 80% power at the level the verdicts "
+        "are held to (Holm's strictest step, the Bonferroni level 0.05 / the family's comparisons: a bound, since later "
+        "steps are less strict), from the same standard error; in brackets its 80% range, from the uncertainty of that "
+        "standard error (chi-square with its degrees of freedom). **paper gain**: the paper's difference to the baseline; "
+        "**seeds needed**: the seeds a test at that level needs to detect it with 80% power (inf: the test episodes' own "
+        "variance, which more seeds do not shrink, hides it).",
         f"- **rel. cost**: mean training time / `{baseline}`'s, by the wall clock (elapsed seconds, not CPU time), so it "
         "counts whatever else the machine ran (a **Cost** line above the table says when runs shared it). **iterations**: "
         "meta-iterations trained, mean over seeds (fewer than the budget where a run stopped at its plateau); **core-h**: "
@@ -228,17 +301,25 @@ def _group_md(g: pd.DataFrame, suite: str, baseline: str) -> list[str]:
     lines += [f"Provenance: seeds {' '.join(map(str, seeds))}; commit(s) {' '.join(sorted(set(' '.join(g.commits).split())))}; "
               f"first run {g.first_run.min()}; hardware {'; '.join(sorted(set(g.hardware)))}.", ""]
     lines += _sharing_lines(g)
+    estimand = ESTIMAND[style.paired_by].split(" (")[0]
+    seed_only = sorted(g[g.interval == "t over seed differences"].algorithm) if style.paired_by == "episodes" else []
+    if seed_only:  # runs without per-episode results: only the seeds-only question can be asked of them
+        estimand += f"; for {', '.join(seed_only)} (no per-episode results): over new training seeds on these episodes"
+    lines += [f"Estimand: {estimand}.", ""]
     judged = bool((g.plateau != "-").any())
     costed = "iterations" in g and bool(g.iterations.notna().any())  # runs that record what they trained (issue 28)
+    seq = "looks" in g  # a sequential grid (run --until-decided): looks, boundary and stopping reason per row
     head = ["algorithm", "n", "mean %", "std"] + (["95% CI"] if style.interval_column else []) + [
-        "paper %", f"diff vs {baseline} [95% CI]", "p (Holm)", "verdict", "detectable", "paper gain", "seeds needed",
+        "paper %", f"diff vs {baseline} [{'repeated CI' if seq else '95% CI'}]"] + (
+        ["p (boundary)", "looks", "stopped"] if seq else ["p (Holm)"]) + ["verdict", "detectable", "paper gain", "seeds needed",
         "rel. cost"] + (["iterations", "core-h"] if costed else []) + (["plateau"] if judged else [])
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in g.iterrows():
         diff = "-" if math.isnan(r["diff"]) else f"{r['diff']:+.2f} [{_fmt(r.diff_lo, '+.2f')}, {_fmt(r.diff_hi, '+.2f')}]"
         lines.append("| " + " | ".join([
             r.algorithm, str(r.n), _fmt(r["mean"]), _fmt(r["std"]), *([_fmt(r["ci95"])] if style.interval_column else []),
-            _fmt(r.paper, style.paper_format), diff, _fmt(r.p_holm, ".3g"), r.verdict, _detectable(r),
+            _fmt(r.paper, style.paper_format), diff, *(_sequential_cells(r) if seq else [_fmt(r.p_holm, ".3g")]),
+            r.verdict, _detectable(r),
             _fmt(r.paper_diff, "+.2f"), _fmt(r.seeds_for_paper_diff, ".0f"), _fmt(r.relative_cost),
         ] + ([_fmt(r.iterations, ".0f"), _fmt(r.core_h, ".2f")] if costed else []) + ([r.plateau] if judged else [])) + " |")
     lines.append("")
@@ -257,14 +338,19 @@ def _group_md(g: pd.DataFrame, suite: str, baseline: str) -> list[str]:
 
 
 def markdown(board: pd.DataFrame, suite: str, baseline: str, left_out: dict[str, int], command: str,
-             reproduce: str | None = None) -> str:
+             reproduce: str | None = None, design: sequential.Design | None = None) -> str:
     pr, pe = raw.paths(".", suite)
     lines = [f"# Leaderboard: {suite} suite", "",
              f"Generated by `{command}` from the raw results `{pr.name}`"
              + (f" and `{pe.name}`" if get_suite(suite).style.paired_by == "episodes" else "") + "; do not edit by hand.", ""]
     if reproduce:
         lines += [f"The runs: `{reproduce}`", ""]
-    lines += _legend(suite, baseline) + [""]
+    lines += _legend(suite, baseline, str(board.family.iloc[0]) if "family" in board else "table") + [""]
+    if design:
+        lines += [f"**Design:** {design.describe()}. Each row is judged at the look where it stopped: **p (boundary)** "
+                  "is its p there and the nominal level every look is held to; the interval is the repeated confidence "
+                  "interval at that level (simultaneous over the looks), not a 95% one; **stopped**: efficacy (the "
+                  "interval excludes 0), futility (it lies within the smallest effect worth finding), or max seeds.", ""]
     own = get_suite(suite).style.baseline
     if baseline != own:  # a re-test against another baseline is a second look at the same runs
         lines += [f"**Exploratory:** the baseline `{baseline}` is not the suite's own (`{own}`). If it was chosen after "
@@ -278,20 +364,22 @@ def markdown(board: pd.DataFrame, suite: str, baseline: str, left_out: dict[str,
 
 
 def build(source, suite: str, out: str | Path, baseline: str | None = None, command: str = "",
-          reproduce: str | None = None) -> tuple[Path, pd.DataFrame, dict[str, int]]:
+          reproduce: str | None = None, **judging) -> tuple[Path, pd.DataFrame, dict[str, int]]:
     """Tables, plots and raw results in ``out`` from ``source``: a Tracker, or a folder of raw results."""
     out = Path(out)
     from_files = isinstance(source, (str, Path))
     runs, episodes = raw.read(source, suite) if from_files else raw.from_tracker(source, suite)
     curves = raw.read_curves(source, suite) if from_files else raw.curves_from_tracker(source, runs)
     write_raw = not (from_files and Path(source).resolve() == out.resolve())
-    return build_frames(runs, episodes, suite, out, baseline, command, reproduce, write_raw, curves)
+    return build_frames(runs, episodes, suite, out, baseline, command, reproduce, write_raw, curves, **judging)
 
 
 def build_frames(runs: pd.DataFrame, episodes: pd.DataFrame, suite: str, out: Path, baseline: str | None = None,
                  command: str = "", reproduce: str | None = None, write_raw: bool = True,
-                 curves: pd.DataFrame | None = None) -> tuple[Path, pd.DataFrame, dict[str, int]]:
-    """``curves``: the runs' validation curves (``raw.curves_from_tracker``), the plateau evidence."""
+                 curves: pd.DataFrame | None = None, family: str = "table",
+                 design: sequential.Design | None = None) -> tuple[Path, pd.DataFrame, dict[str, int]]:
+    """``curves``: the runs' validation curves (``raw.curves_from_tracker``), the plateau evidence; ``family`` and
+    ``design``: as in ``tables``."""
     from . import plots
 
     baseline = baseline or get_suite(suite).style.baseline
@@ -305,12 +393,12 @@ def build_frames(runs: pd.DataFrame, episodes: pd.DataFrame, suite: str, out: Pa
         raw.write(out, suite, runs, episodes)
         if curves is not None and len(curves):
             raw.write_curves(out, suite, curves)
-    board = tables(df, suite, baseline, episodes) if len(df) else pd.DataFrame()
+    board = tables(df, suite, baseline, episodes, family, design) if len(df) else pd.DataFrame()
     md = out / f"{suite}.md"
     if board.empty:
         md.write_text(f"# Leaderboard: {suite} suite\n\nNo finished runs.\n")
         return md, board, left_out
-    md.write_text(markdown(board, suite, baseline, left_out, command, reproduce))
+    md.write_text(markdown(board, suite, baseline, left_out, command, reproduce, design))
     board.to_csv(out / f"{suite}.csv", index=False)
     plots.leaderboard(board, df, out / f"{suite}.png", suite, baseline, get_suite(suite).style.paired_by)
     if curves is not None and len(curves):
@@ -333,7 +421,8 @@ def record_cells(tracker, parent: str, keys: set[str], shard: tuple[int, int] | 
     tracker.log_json(parent, sorted(keys), f"shard-{i}-of-{n}.json", CELLS)
 
 
-def close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) -> tuple[pd.DataFrame, int]:
+def close_grid(tracker, parent: str, suite: str, keys: set[str], status: str,
+               design: sequential.Design | None = None) -> tuple[pd.DataFrame, int]:
     """The grid's verdict table, difference plot and raw results as the parent run's artifacts, built under the
     store's lock from every finished cell of the grid (every shard's, as named by ``record_cells``, whichever
     finished last); the parent ends with the grid's status (never left RUNNING). Returns the verdict table's rows
@@ -341,10 +430,11 @@ def close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) ->
     from ..track.stores import creation_lock
 
     with creation_lock(tracker.uri):
-        return _close_grid(tracker, parent, suite, keys, status)
+        return _close_grid(tracker, parent, suite, keys, status, design)
 
 
-def _close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) -> tuple[pd.DataFrame, int]:
+def _close_grid(tracker, parent: str, suite: str, keys: set[str], status: str,
+                design: sequential.Design | None) -> tuple[pd.DataFrame, int]:
     board, runs = pd.DataFrame(), pd.DataFrame()
     try:
         keys = set(keys).union(*(set(k) for k in tracker.json_artifacts(parent, CELLS)))
@@ -355,7 +445,7 @@ def _close_grid(tracker, parent: str, suite: str, keys: set[str], status: str) -
         if len(runs):
             with tempfile.TemporaryDirectory() as d:  # the curves too: leaderboards read them from here, not run by run
                 _, board, _ = build_frames(runs, episodes, suite, Path(d), command="python -m benchmark run (this grid)",
-                                           curves=raw.curves_from_tracker(tracker, runs))
+                                           curves=raw.curves_from_tracker(tracker, runs), design=design)
                 for f in sorted(Path(d).iterdir()):
                     tracker.log_artifact(parent, f)
                 _describe(tracker, parent, suite, (Path(d) / f"{suite}.md").read_text(), board)
@@ -392,16 +482,20 @@ def verdict_lines(board: pd.DataFrame) -> list[str]:
     for key, g in board.groupby(GROUP, sort=False):
         d = dict(zip(GROUP, key))
         base = g[g.verdict == "baseline"].algorithm.tolist()
-        lines += ["", f"verdict: {_title(d)}, against {base[0] if base else '-'} (paired by seed; Holm-adjusted p < 0.05 "
-                  "and a 95% interval that excludes 0 make a verdict)"]
+        rule = ("seeds until decided: each comparison judged at its looks by the repeated interval" if "looks" in g else
+                "Holm-adjusted p < 0.05 makes a verdict; the 95% interval excludes 0 whenever it does")
+        lines += ["", f"verdict: {_title(d)}, against {base[0] if base else '-'} (paired by seed; {rule})"]
         rows = []
         for _, r in g.iterrows():
             tested = r.n >= stats.MIN_SEEDS and not math.isnan(r["diff"])
             diff = (f"{r['diff']:+.2f} [{_fmt(r.diff_lo, '+.2f')}, {_fmt(r.diff_hi, '+.2f')}]" if tested else
                     "-" if math.isnan(r["diff"]) else f"{r['diff']:+.2f}")
             verdict = r.verdict if tested or r.verdict == "baseline" else f"not tested (n < {stats.MIN_SEEDS})"
+            if "looks" in g and r.verdict != "baseline" and r.looks:  # a sequential grid: why the row stopped, and where
+                verdict += f" ({r.stopped} at look {int(r.looks)}, {r.paired_seeds} seeds, p < {r.boundary:.2g} to reject)"
             rows.append([r.algorithm, str(r.n), _fmt(r["mean"]), diff, verdict, _fmt(r.detectable) if tested else "-"])
-        lines += format_rows(["algorithm", "seeds", "mean %", "diff [95% CI]", "verdict", "detectable"], rows)
+        ci = "diff [repeated CI]" if "looks" in g else "diff [95% CI]"
+        lines += format_rows(["algorithm", "seeds", "mean %", ci, "verdict", "detectable"], rows)
     return lines
 
 
