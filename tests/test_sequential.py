@@ -76,8 +76,8 @@ def test_a_look_is_decided_by_its_repeated_interval():
     assert _walk(np.array([1.0, 2.0]), design) is None  # below the first look
 
 
-QUICK = ["--suite", "fewshot", "--algorithm", "transfer", "protonet", "nearest_neighbour", "--meta-iterations", "40",
-         "--test-episodes", "60", "--until-decided", "--max-seeds", "5", "--min-effect", "1", "--no-progress"]
+QUICK = ["--suite", "fewshot", "--algorithm", "transfer", "protonet", "nearest_neighbour", "--meta-iterations", "20",
+         "--test-episodes", "40", "--until-decided", "--max-seeds", "5", "--min-effect", "1", "--no-progress"]
 
 
 def _run(tmp_path: Path, *extra: str, timeout: int = 600) -> subprocess.CompletedProcess:

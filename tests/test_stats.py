@@ -159,7 +159,7 @@ def committed_rows() -> list[dict]:
             resid = d - d.mean(1, keepdims=True) - d.mean(0, keepdims=True) + d.mean()
             spread = stats.two_level_spread(d)
             noise = float((resid**2).sum()) / ((s - 1) * (e - 1))
-            out.append({"algorithm": a, "var_seed": max(spread.u - noise / e, 0.0), "episode_effects": d.mean(0) - d.mean(),
+            out.append({"algorithm": a, "setting": g.setting.iloc[0], "diff": float(d.mean()), "var_seed": max(spread.u - noise / e, 0.0), "episode_effects": d.mean(0) - d.mean(),
                         "resid": resid.ravel() * math.sqrt(s * e / ((s - 1) * (e - 1)))})
     return out
 
