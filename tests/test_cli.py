@@ -93,6 +93,10 @@ def test_diverging_run_is_failed_and_grid_continues(store, capsys):
     (["run", "--set", "etaa=3"], "etaa"),
     (["run", "--seeds", "x"], "expected an integer"),
     (["run", "--device", "tpu"], "invalid choice"),
+    (["run", "--max-seeds", "6"], "--max-seeds and --min-effect belong to --until-decided"),
+    (["run", "--until-decided", "--seeds", "0", "1"], "--until-decided chooses the seeds"),
+    (["run", "--until-decided", "--max-seeds", "2"], "--max-seeds: expected an integer >= 3"),
+    (["run", "--until-decided", "--min-effect", "-1"], "--min-effect: expected a finite number > 0"),
 ])
 def test_bad_input_is_one_line_and_exit_2(argv, needle, store, capsys):
     with pytest.raises(SystemExit) as e:

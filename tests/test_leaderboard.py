@@ -1,5 +1,7 @@
 """Leaderboards from real MLflow runs: spread, significance, provenance; unfinished runs
 left out and counted; reduced and quick scales never share a row."""
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -154,3 +156,20 @@ def test_the_grid_parent_and_the_experiment_describe_the_verdict(tmp_path):
     assert note.startswith("# Leaderboard: fewshot suite") and "| verdict |" in note
     described = tracker.client.get_experiment(tracker.experiment_id).tags[NOTE]
     assert parent in described and "verdict:" in described and "diff [95% CI]" in described
+
+
+def test_the_holm_family_spans_the_table_or_one_setting(tmp_path):
+    """--family table (default): one Holm family over the 1- and 5-shot comparisons of the committed Omniglot table
+    (26); --family setting: 13 each, so its adjusted p are never larger, and the legend names the family used."""
+    from benchmark.report.leaderboard import build
+
+    src = Path(__file__).resolve().parents[1] / "leaderboards" / "omniglot-alphabets" / "2026-12-01-protocol-v1"
+    if not (src / "fewshot-runs.csv.gz").is_file():
+        pytest.skip(f"the committed table's raw results are not in {src}")
+    _, table, _ = build(src, "fewshot", tmp_path / "t")
+    _, setting, _ = build(src, "fewshot", tmp_path / "s", family="setting")
+    both = table.merge(setting, on=["setting", "algorithm"], suffixes=("_t", "_s")).dropna(subset=["p_holm_t"])
+    assert len(both) == 26 and (both.p_holm_s <= both.p_holm_t + 1e-12).all() and (both.p_holm_s < both.p_holm_t).any()
+    assert set(table.alpha_detectable.dropna()) == {0.05 / 26} and set(setting.alpha_detectable.dropna()) == {0.05 / 13}
+    assert "(`--family table`)" in (tmp_path / "t" / "fewshot.md").read_text()
+    assert "(`--family setting`)" in (tmp_path / "s" / "fewshot.md").read_text()

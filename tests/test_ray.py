@@ -129,3 +129,17 @@ def test_bad_executor_flags_are_one_line(argv, says, capsys, tmp_path, monkeypat
     assert main(["run", "--no-progress", *argv]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and says in err
+
+
+def test_until_decided_runs_its_looks_as_ray_tasks(cluster, tmp_path, capsys):
+    """--until-decided with --executor ray: each look's cells are Ray tasks, and the verdicts say why each row stopped."""
+    uri = f"sqlite:///{tmp_path / 'seq.db'}"
+    argv = ["run", "--model", "cnet1", "--algorithm", "standard", "mltp_fo", "--epochs", "1", "--max-steps", "3",
+            "--until-decided", "--max-seeds", "3", "--min-effect", "50", "--executor", "ray", "--tracking-uri", uri,
+            "--checkpoint-dir", str(tmp_path / "ck"), "--out", str(tmp_path / "res"), "--no-progress"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "look 1 (3 seeds): 6 cell(s)" in out
+    assert "(futility at look 1, 3 seeds" in out  # a 50 pp margin is decided at once
+    runs = _tracker(tmp_path, "seq.db").runs()
+    assert sum(r.data.tags.get("mlflow.parentRunId") is not None for r in runs) == 6

@@ -90,7 +90,7 @@ def _run(tmp_path: Path, *extra: str, timeout: int = 600) -> subprocess.Complete
 def test_until_decided_runs_a_quick_grid_resumes_and_shards(tmp_path):
     """The looks end to end: the console and the parent run's table say why each row stopped; the same command again
     runs nothing new; two shards of a second store run the same looks together and agree on the same table."""
-    p = _run(tmp_path)
+    p = _run(tmp_path, "--workers", "2")
     out = p.communicate(timeout=900)[0]
     assert p.returncode == 0, out
     assert "look 1 (3 seeds): 9 cell(s)" in out
