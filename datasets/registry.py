@@ -78,12 +78,37 @@ def _mini(split):
     return load
 
 
+def _cifar_fs(split):
+    def load(root, download):
+        from .cifar_fs import load_cifar_fs
+
+        return load_cifar_fs(root or DEFAULT_ROOT, download, split=split)
+
+    return load
+
+
+def _tiered(root, download):
+    from .tiered_imagenet import load_tiered_imagenet
+
+    return load_tiered_imagenet(root or DEFAULT_ROOT)
+
+
+def _cub(root, download):
+    from .cub import load_cub
+
+    return load_cub(root or DEFAULT_ROOT, download)
+
+
 EPISODIC: dict[str, tuple[Callable[..., EpisodicData], str]] = {
     "glyphs": (_glyphs, "embedded (glyphs of matplotlib's fonts, 636 classes x 20, 28x28): no download"),
     "omniglot": (_omniglot("characters"), "Omniglot, 1,200/423 character split with x4 rotations (--data-root, --download)"),
     "omniglot-alphabets": (_omniglot("alphabets"), "Omniglot split by whole alphabets (held-out scripts)"),
     "mini-imagenet": (_mini("ravi"), "miniImageNet, Ravi & Larochelle 64/16/20 (CSV+images or pickles in --data-root)"),
     "mini-imagenet-64-36": (_mini("mtl"), "miniImageNet, the MTL paper's 64/36 split (no validation classes)"),
+    "cifar-fs": (_cifar_fs("cifar-fs"), "CIFAR-FS, Bertinetto et al.'s 64/16/20 of CIFAR-100's classes (pickles, --download)"),
+    "fc100": (_cifar_fs("fc100"), "FC100, TADAM's 60/20/20 CIFAR-100 classes split by superclass (its pickles, --download)"),
+    "tiered-imagenet": (_tiered, "tieredImageNet 351/97/160, 84x84 (MetaOptNet/rfs npz or Ren et al.'s PNGs in --data-root)"),
+    "cub": (_cub, "CUB-200-2011, CloserLook's 100/50/50 split, 84x84 (official layout in --data-root, or --download)"),
 }
 
 
