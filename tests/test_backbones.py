@@ -10,6 +10,7 @@ import algorithms
 from benchmark.models import count_parameters, create_model, set_batchnorm
 
 from .test_fewshot_algorithms import explicit_maml_gradient, grads_of
+from .test_fewshot_datasets import cifar100  # noqa: F401  (the CIFAR-100 fixture in its real format)
 
 
 def conv(cin, cout, k=3):
@@ -124,3 +125,40 @@ def test_episodic_algorithms_train_and_predict_on_the_resnets(name, algorithm):
         out = algo.train_step([task])
         assert all(torch.isfinite(torch.tensor(float(v))) for v in out.values())
         assert algo.query_logits(task).shape == (len(task.query_y), 3)
+
+
+@pytest.mark.slow
+def test_resnet12_on_cifar_fs_runs_end_to_end(cifar100, tmp_path, capsys):
+    """A quick-scale grid with ResNet-12 on a CIFAR-FS fixture in the real pickle format: protonet, maml and
+    baseline_pp beside the transfer baseline through run, leaderboard and evaluate, the split's hash recorded."""
+    from benchmark.cli import main
+    from benchmark.track.tracking import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    root = str(cifar100["folder"].parent)
+    assert main(["run", "--suite", "fewshot", "--dataset", "cifar-fs", "--data-root", root, "--model", "resnet12",
+                 "--algorithm", "transfer", "protonet", "maml", "baseline_pp", "--seeds", "0", "--meta-iterations", "2",
+                 "--meta-batch", "1", "--queries", "2", "--test-episodes", "4", "--set", "inner_steps=1",
+                 "--set", "test_inner_steps=1", "--set", "finetune_steps=2", "--tracking-uri", uri, "--keep-weights", "final",
+                 "--checkpoint-dir", str(tmp_path / "ck"), "--out", str(tmp_path / "res"), "--no-progress"]) == 0
+    runs = [r for r in Tracker(uri, "fewshot").runs() if "algorithm" in r.data.tags]  # not the grid's parent run
+    assert len(runs) == 4 and {r.info.status for r in runs} == {"FINISHED"}
+    assert {r.data.tags["model"] for r in runs} == {"resnet12"} and all(len(r.data.tags["data.split_hash"]) == 16 for r in runs)
+    assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", uri, "--out", str(tmp_path / "lb")]) == 0
+    assert "## cifar-fs / resnet12 / 5-way 1-shot" in (tmp_path / "lb" / "fewshot.md").read_text()
+    maml = next(r for r in runs if r.data.tags["algorithm"] == "maml")
+    capsys.readouterr()
+    assert main(["evaluate", "--run", maml.info.run_id, "--tracking-uri", uri, "--weights", "final"]) == 0
+    assert "maml seed 0" in capsys.readouterr().out
+
+
+def test_perf_measures_a_few_shot_backbone_and_refuses_one_without_a_head(capsys):
+    from benchmark.cli import main
+
+    assert main(["perf", "--suite", "fewshot", "--model", "resnet12", "--image-size", "16", "--meta-batch", "1", "--queries",
+                 "1", "--steps", "1", "--rounds", "1", "--algorithm", "protonet"]) == 0
+    out = capsys.readouterr().out
+    assert "perf fewshot: resnet12, 5-way 1-shot 1-query 16x16 tasks" in out and "protonet" in out
+    assert main(["perf", "--suite", "fewshot", "--model", "cnet1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "not a few-shot backbone" in err and "\n" not in err

@@ -164,3 +164,29 @@ def test_a_table_of_earlier_protocol_runs_says_so_and_a_current_one_lists_its_de
     assert "[!] budget" not in old  # the current declarations do not describe those runs
     assert _protocol_lines("fewshot", "omniglot-alphabets", rows.drop(columns="protocol"))[0].startswith(
         "Protocol: measured under protocol v1")  # raw results written before protocol versions
+
+
+@pytest.mark.parametrize("profile,model,algorithm,setting,value", [
+    ("libfewshot", "conv4-64", "maml", "5-way 1-shot", 49.55),
+    ("libfewshot", "conv4-64", "linear_probe", "5-way 5-shot", 65.88),  # RFS-simple
+    ("libfewshot", "resnet12", "protonet", "5-way 5-shot", 75.02),
+    ("closer-look", "conv4-64", "baseline_pp", "5-way 1-shot", 48.24),
+    ("closer-look", "resnet18-fs", "protonet", "5-way 1-shot", 54.16),
+])
+def test_the_anchor_profiles_resolve_with_their_peers_numbers_attached(profile, model, algorithm, setting, value):
+    """Each anchor profile's runs carry its peer's published number (inductive batch norm, the protocol that produced
+    it); the same cell under another profile keeps the papers' own numbers, and another batch-norm mode gets none."""
+    suite = SUITES["fewshot"]
+    specs = [s for s in build_plan("fewshot", profile, Overrides(seeds=[0])) if (s.model, s.algorithm, s.setting) == (model, algorithm, setting)]
+    assert specs and specs[0].bn_eval == "inductive"
+    ref = suite.reference("mini-imagenet", model, algorithm, setting, bn_eval="inductive", profile=profile)
+    assert ref is not None and ref.value == value and ref.profile == profile
+    other = suite.reference("mini-imagenet", model, algorithm, setting, bn_eval="inductive", profile="mini-imagenet")
+    assert other is None or other.profile == ""
+    assert suite.reference("mini-imagenet", model, algorithm, setting, bn_eval="transductive", profile=profile) is None or \
+        suite.reference("mini-imagenet", model, algorithm, setting, bn_eval="transductive", profile=profile).profile == ""
+
+
+def test_closer_look_s_cross_domain_anchor_is_for_cub():
+    ref = SUITES["fewshot"].reference("cub", "resnet18-fs", "transfer", "5-way 5-shot", bn_eval="inductive", profile="closer-look")
+    assert ref.value == 65.57 and "CUB" in ref.source

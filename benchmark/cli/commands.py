@@ -420,7 +420,7 @@ def cmd_perf(args) -> int:
     from ..suites import get_suite
     from ..track.provenance import resolve_device
 
-    if args.model not in list_models():
+    if args.model is not None and args.model not in list_models():
         return fail(f"unknown model {args.model!r}; valid: {', '.join(list_models())}")
     if args.workers is not None and args.workers < 2:
         return fail(f"perf --workers compares N >= 2 workers with one process; got {args.workers}")

@@ -220,13 +220,15 @@ def _leaderboard_flags(lb: argparse.ArgumentParser) -> None:
 
 def _perf_flags(f: argparse.ArgumentParser) -> None:
     f.add_argument("--suite", default="standard", choices=list(SUITES))
-    f.add_argument("--model", default="cnet2", help="standard: cnet2; fewshot: conv4-64")
+    f.add_argument("--model", default=None, help="standard: cnet2 (default); fewshot: conv4-64 (default), or any few-shot "
+                   "backbone (resnet12, resnet10-fs, resnet18-fs, ...)")
     f.add_argument("--ways", type=nonneg_int, default=5, help="fewshot")
     f.add_argument("--shots", type=nonneg_int, default=1, help="fewshot")
     f.add_argument("--queries", type=nonneg_int, default=15, help="fewshot")
     f.add_argument("--meta-batch", type=nonneg_int, default=32, help="fewshot")
     f.add_argument("--batch-size", type=nonneg_int, default=128)
-    f.add_argument("--image-size", type=nonneg_int, default=32)
+    f.add_argument("--image-size", type=nonneg_int, default=None,
+                   help="standard: 32 (default); fewshot: 28 grey, Omniglot-shaped (default), else 3-channel images of this size")
     f.add_argument("--classes", type=nonneg_int, default=10)
     f.add_argument("--steps", type=nonneg_int, default=5, help="timed steps per algorithm per round")
     f.add_argument("--rounds", type=nonneg_int, default=3, help="interleaved rounds (the median is reported)")

@@ -25,9 +25,9 @@ NAMES = ["maml", "fomaml", "anil", "metasgd", "reptile", "protonet", "matching_n
 TRAIN_CLASSES = 200  # the synthetic split's classes: the pre-training head of transfer and its kin
 
 
-def synthetic_omniglot(classes: int = 200, per_class: int = 20, size: int = 28, seed: int = 0) -> ClassSplit:
+def synthetic_omniglot(classes: int = 200, per_class: int = 20, size: int = 28, seed: int = 0, channels: int = 1) -> ClassSplit:
     g = torch.Generator().manual_seed(seed)
-    images = (torch.rand(classes * per_class, 1, size, size, generator=g) * 255).to(torch.uint8)
+    images = (torch.rand(classes * per_class, channels, size, size, generator=g) * 255).to(torch.uint8)
     labels = torch.arange(classes).repeat_interleave(per_class)
     return ClassSplit(images, labels, [str(c) for c in range(classes)])
 
@@ -44,7 +44,9 @@ def _test_rate(algo, tasks: list) -> float:
 
 
 def measure(args, device: torch.device) -> tuple[list[dict], float, dict | None]:
-    split = synthetic_omniglot()
+    size = args.image_size or 28
+    channels = 1 if size == 28 else 3  # Omniglot-shaped grey glyphs, or colour images (miniImageNet: 84)
+    split = synthetic_omniglot(size=size, channels=channels)
     sampler = EpisodeSampler(split, args.ways, args.shots, args.queries, device=device)
     g = torch.Generator().manual_seed(0)
     t0 = time.perf_counter()
@@ -57,7 +59,7 @@ def measure(args, device: torch.device) -> tuple[list[dict], float, dict | None]
     algos = {}
     for n in names:
         torch.manual_seed(0)
-        model = create_model(args.model, args.ways, 1, 28).to(device)
+        model = create_model(args.model, args.ways, channels, size).to(device)
         algos[n] = algorithms.create(n, model, train_classes=TRAIN_CLASSES)
         algos[n].train_step(tasks)  # warm-up
     times: dict[str, list[float]] = {n: [] for n in names}
@@ -74,6 +76,8 @@ def measure(args, device: torch.device) -> tuple[list[dict], float, dict | None]
     rows = [{"algorithm": n, "step_s": statistics.median(times[n]), "tasks_per_s": args.meta_batch / statistics.median(times[n]),
              "test_episodes_per_s": _test_rate(algos[n], tasks[:8])} for n in names]
     l2l = None
+    if not args.model.startswith("conv4") or size != 28:  # learn2learn's reference is its Omniglot Conv-4
+        return rows, episodes_per_s, l2l
     try:
         from .l2l_reference import compare_with_learn2learn
     except ImportError:
@@ -84,19 +88,25 @@ def measure(args, device: torch.device) -> tuple[list[dict], float, dict | None]
 
 
 def run_fewshot_perf(args, device: torch.device) -> int:
-    args.model = args.model if args.model.startswith("conv4") else "conv4-64"
+    from ..models import create_model as _create
+
+    args.model = args.model or "conv4-64"
+    if not all(hasattr(_create(args.model, 5, 3, 32), a) for a in ("embed", "head", "feature_dim")):
+        raise ValueError(f"--model {args.model} is not a few-shot backbone (no embed/head); use conv4-64, conv4-32, "
+                         "conv4-64-strided, resnet12, resnet12-dropblock, resnet10-fs or resnet18-fs")
     for n in args.algorithm or []:
         if n not in algorithms.available("episodes"):
             raise ValueError(f"unknown algorithm {n!r} for perf --suite fewshot; valid: {', '.join(algorithms.available('episodes'))}")
     print(
-        f"perf fewshot: {args.model}, {args.ways}-way {args.shots}-shot {args.queries}-query 28x28 tasks, meta-batch "
+        f"perf fewshot: {args.model}, {args.ways}-way {args.shots}-shot {args.queries}-query {args.image_size or 28}x"
+        f"{args.image_size or 28} tasks, meta-batch "
         f"{args.meta_batch}, {args.rounds} rounds x {args.steps} steps, median; {hardware_summary(device)}, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads",
         flush=True,
     )
     rows, eps, l2l = measure(args, device)
     head = ["algorithm", "meta-iteration (s)", "tasks / s", "test episodes / s"]
-    body = [[r["algorithm"], f"{r['step_s']:.3f}", f"{r['tasks_per_s']:.1f}", f"{r['test_episodes_per_s']:.1f}"] for r in rows]
+    body = [[r["algorithm"], f"{r['step_s']:.3f}", f"{r['tasks_per_s']:.3g}", f"{r['test_episodes_per_s']:.3g}"] for r in rows]
     if l2l:
         body.append(["learn2learn MAML", f"{l2l['step_s']:.3f}", f"{args.meta_batch / l2l['step_s']:.1f}", "-"])
     if args.markdown:

@@ -142,6 +142,7 @@ def format_table(rows: list[dict], markdown: bool) -> str:
 
 def run_perf(args, device: torch.device) -> int:
     names = args.algorithm or list(TARGETS)
+    args.model, args.image_size = args.model or "cnet2", args.image_size or 32
     if names[0] != "standard":
         names = ["standard"] + [n for n in names if n != "standard"]
     valid = algorithms.available("batches")

@@ -47,7 +47,7 @@ def _table(rs: Sequence) -> str:
         ok = [r for r in ars if r.status == "FINISHED"]
         failed = len(ars) - len(ok)
         values = suite.value_columns(rs, ok, paper_ds)
-        ref = suite.reference(paper_ds, s0.model, algo, s0.setting, bn_eval=s0.bn_eval)
+        ref = suite.reference(paper_ds, s0.model, algo, s0.setting, bn_eval=s0.bn_eval, profile=s0.profile)
         any_ref |= ref is not None
         mean = statistics.fmean([100 * r.metrics[suite.style.test_metric] for r in ok]) if ok else None
         paper = "-"

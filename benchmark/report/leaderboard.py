@@ -42,7 +42,8 @@ def _tuned(g: pd.DataFrame) -> bool:
 
 def _paper(suite: str, row: pd.Series, algorithm: str):
     ds = references.paper_dataset(row["dataset"], row["paper_dataset"] or None)
-    return get_suite(suite).reference(ds, row["model"], algorithm, row["setting"], bn_eval=row.get("bn_eval") or "")
+    return get_suite(suite).reference(ds, row["model"], algorithm, row["setting"], bn_eval=row.get("bn_eval") or "",
+                                      profile=str(row.get("profile") or ""))
 
 
 def _matrix(runs: pd.DataFrame, episodes: pd.DataFrame) -> pd.DataFrame | None:

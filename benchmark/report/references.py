@@ -22,6 +22,7 @@ class Reference:
     spread: float | None
     spread_kind: str
     bn_eval: str = ""  # few-shot: the batch-norm rule at test that produced the number ("" : not stated / not applicable)
+    profile: str = ""  # an anchor of one profile's protocol (a peer's table, issue 33); "": any profile
 
 
 @lru_cache(maxsize=1)
@@ -34,7 +35,7 @@ def load() -> tuple[Reference, ...]:
                     source=r["source"], suite=r["suite"], dataset=r["dataset"], model=r["model"],
                     algorithm=r["algorithm"], setting=r["setting"], metric=r["metric"],
                     value=float(r["value"]), spread=float(r["spread"]) if r["spread"] else None,
-                    spread_kind=r["spread_kind"], bn_eval=r.get("bn_eval") or "",
+                    spread_kind=r["spread_kind"], bn_eval=r.get("bn_eval") or "", profile=r.get("profile") or "",
                 )
             )
     return tuple(rows)
@@ -54,14 +55,13 @@ def paper_dataset(dataset: str, folder_holds: str | None = None) -> str | None:
 
 
 def lookup(suite: str, dataset: str | None, model: str, algorithm: str, metric: str = "top1", setting: str = "",
-           bn_eval: str = "") -> Reference | None:
+           bn_eval: str = "", profile: str = "") -> Reference | None:
     """The paper's value for this cell, or None when no paper reports it. A number produced under a stated
-    batch-norm rule at test (``bn_eval``) is the paper value of runs under that rule only."""
+    batch-norm rule at test (``bn_eval``) is the paper value of runs under that rule only; a profile's own anchor
+    (a peer's table measured under that protocol) is the value of that profile's runs, before any paper's."""
     if dataset is None:
         return None
     models = {model, _MODEL_ALIASES.get(model, model), "paper"}  # "paper": the paper's own backbone
-    for r in load():
-        if (r.suite, r.dataset, r.algorithm, r.metric, r.setting) == (suite, dataset, algorithm, metric, setting) and \
-                r.model in models and r.bn_eval in ("", bn_eval):
-            return r
-    return None
+    found = [r for r in load() if (r.suite, r.dataset, r.algorithm, r.metric, r.setting) == (suite, dataset, algorithm, metric, setting)
+             and r.model in models and r.bn_eval in ("", bn_eval) and r.profile in ("", profile)]
+    return next((r for r in found if r.profile == profile), found[0] if found else None)

@@ -169,9 +169,10 @@ class Suite(ABC):
         return []
 
     def reference(self, paper_dataset: str | None, model: str, algorithm: str, setting: str = "",
-                  metric: str | None = None, bn_eval: str = "") -> references.Reference | None:
+                  metric: str | None = None, bn_eval: str = "", profile: str = "") -> references.Reference | None:
         mode = bn_eval or "".join(self.bn_modes[:1])  # runs before --bn-eval ran the suite's one (first) mode
-        return references.lookup(self.name, paper_dataset, model, algorithm, metric or self.style.reference_metric, setting, mode)
+        return references.lookup(self.name, paper_dataset, model, algorithm, metric or self.style.reference_metric, setting,
+                                 mode, profile)
 
     @abstractmethod
     def score(self, spec, data: Any, algorithm: Any, device: torch.device) -> dict[str, Any]:

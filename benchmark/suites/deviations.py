@@ -141,6 +141,37 @@ DEVIATIONS: dict[tuple[str, str], list[Deviation]] = {
                   "algorithm", covers=("model",)),
         *COMMON,
     ],
+    ("fewshot", "libfewshot"): [
+        Deviation("training schedule", ALL, "LibFewShot's per-method configs (epochs x train_episode, each method's "
+                  "optimiser and lr schedule)", "RL-VIG/LibFewShot config/*.yaml",
+                  "each algorithm's paper values on miniImageNet (the mini-imagenet profile's: MAML 60,000 x 4 tasks, "
+                  "ProtoNet 30/20-way episodes, ...): its anchors are the targets, not its training recipes"),
+        Deviation("augmentation", ALL, "random crops, colour jitter and flips in training (data.yaml augment: True)",
+                  "RL-VIG/LibFewShot config/headers/data.yaml", "none: every algorithm sees the same unaugmented images"),
+        Deviation("ResNet-12", ALL, "LibFewShot's ResNet-12 (MetaOptNet's widths, DropBlock keep_prob per config)",
+                  "RL-VIG/LibFewShot config/backbones/resnet12.yaml", "resnet12: 64-160-320-640, averaged features, no "
+                  "DropBlock (resnet12-dropblock with --model adds it)", decided=True),
+        Deviation("network", ("protonet", "maml", "anil"), "Conv-4-64 (ProtoNet) / Conv-4-32 (MAML, ANIL)",
+                  "Snell et al. Sec. 3.2; Finn et al. Sec. 5.2", "LibFewShot's Conv64F (conv4-64) and ResNet-12 for every "
+                  "algorithm", decided=True, covers=("model",)),
+        *COMMON,
+    ],
+    ("fewshot", "closer-look"): [
+        Deviation("training schedule", ALL, "400 epochs of 100 batches of 16 (baseline, baseline++); 40,000-60,000 "
+                  "episodes (meta-learners); Adam 1e-3; data augmentation", "Chen et al. 2019 Sec. 4.1; "
+                  "CloserLookFewShot train.py", "each algorithm's paper values on miniImageNet (the mini-imagenet "
+                  "profile's), no augmentation"),
+        Deviation("image size", ALL, "224x224 for the ResNets, 84x84 for Conv-4", "CloserLookFewShot io_utils.py",
+                  "84x84 for every backbone (the dataset's images)"),
+        Deviation("cross-domain setting", ALL, "trained on miniImageNet, tested on CUB's novel classes",
+                  "Chen et al. 2019 Sec. 4.4", "this profile's runs scored by `evaluate --dataset cub` (the same "
+                  "weights, CUB's 50 test classes of the 100/50/50 split)", decided=True),
+        Deviation("network", ("protonet", "maml"), "Conv-4-64 (ProtoNet) / Conv-4-32 (MAML)", "Snell et al.; Finn et al.",
+                  "Chen et al.'s Conv-4 (conv4-64) and ResNet-18 for every algorithm", decided=True, covers=("model",)),
+        Deviation("queries", ALL, "15 (the papers)", "Snell et al.; Finn et al.", "Chen et al.'s 16 per class, in "
+                  "training and at test", decided=True, covers=("queries", "train_queries")),
+        *COMMON,
+    ],
     ("fewshot", "mtl-paper"): [
         Deviation("split", ALL, "64 training / 36 test classes (Table 1's caption)", "Eshratifar et al. Sec. 4",
                   "followed: mini-imagenet-64-36; whether Table 1 used it for every method is not stated", decided=True),

@@ -66,10 +66,12 @@ class Block:
     plateau_min: int | None = None  # stop at the plateau from this meta-iteration on (meta_iterations is then the cap)
     test_weights: str = "final"  # the weights scored on the test episodes: final | best-val (model selection by validation)
     paper: dict[Key, dict[str, Any]] = field(default_factory=dict)  # each paper's values for its algorithm and setting
+    more_models: tuple[str, ...] = ()  # further backbones, each running every algorithm of the block
+    bn_eval: str | None = None  # the profile's batch norm at test (None: the suite's default, transductive)
 
     @property
     def models(self) -> list[str]:
-        return [self.model]
+        return [self.model, *self.more_models]
 
     def _paper(self, algorithm: str, ways: int, shots: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -202,6 +204,27 @@ PROFILES: dict[str, list[Block]] = {
         Block(dataset="mini-imagenet", model="conv4-32", algorithms=ALL, settings=[(5, 1), (5, 5)], queries=15,
               meta_iterations=60000, meta_batch=4, hparams=_hparams(0.01, 5, 10), paper=MINI_IMAGENET_PAPER),
     ],
+    # The peers' published tables as anchors (issue 33), for GPU users (README: time per run on a CPU). LibFewShot's
+    # unified evaluation (Li et al. 2021, RL-VIG/LibFewShot config/reproduce/README.md; config/*.yaml: 5-way, 15
+    # queries, 84x84, Conv64F and ResNet-12, batch norm with running statistics at test), each algorithm with its
+    # paper's miniImageNet values (the mini-imagenet profile's); LibFewShot's own per-method schedules are a declared
+    # deviation. RFS-simple is linear_probe (Tian et al. 2020).
+    "libfewshot": [
+        Block(dataset="mini-imagenet", model="conv4-64", more_models=("resnet12",),
+              algorithms=["protonet", "maml", "anil", "baseline_pp", "linear_probe", "transfer"], settings=[(5, 1), (5, 5)],
+              queries=15, meta_iterations=60000, meta_batch=4, hparams=_hparams(0.01, 5, 10), test_episodes=600,
+              paper=MINI_IMAGENET_PAPER, bn_eval="inductive"),
+    ],
+    # "A Closer Look at Few-shot Classification" (Chen et al. 2019, wyharveychen/CloserLookFewShot; its
+    # record/few_shot_exp_figures.xlsx): 5-way, 16 queries, 600 test episodes, Conv-4 and ResNet-18 (its own,
+    # resnet18-fs), running statistics at test. Its cross-domain setting (miniImageNet -> CUB) is this profile's runs
+    # scored on CUB's novel classes: `evaluate --dataset cub` (README).
+    "closer-look": [
+        Block(dataset="mini-imagenet", model="conv4-64", more_models=("resnet18-fs",),
+              algorithms=["transfer", "baseline_pp", "protonet", "matching_net", "maml"], settings=[(5, 1), (5, 5)],
+              queries=16, meta_iterations=60000, meta_batch=4, hparams=_hparams(0.01, 5, 10), test_episodes=600,
+              paper=MINI_IMAGENET_PAPER, bn_eval="inductive"),
+    ],
     "mtl-paper": [
         Block(dataset="mini-imagenet-64-36", model="conv4-32", algorithms=MTL_TABLE,
               settings=[(w, s) for w in (5, 20, 35) for s in (1, 5, 100)], queries=15, meta_iterations=60000,
@@ -215,6 +238,8 @@ DESCRIPTIONS = {
     "omniglot-alphabets": "Omniglot by held-out alphabets (--data-root), Conv-4-64, 5-way 1/5-shot, 14 algorithms at one budget, 5 seeds",
     "mini-imagenet": "miniImageNet 64/16/20, Conv-4-32, 5-way 1/5-shot, 3 seeds",
     "mtl-paper": "miniImageNet 64/36, 5/20/35-way x 1/5/100-shot, the MTL paper's six methods",
+    "libfewshot": "LibFewShot's unified evaluation: miniImageNet, Conv64F and ResNet-12, 5-way 1/5-shot, its anchors (GPU)",
+    "closer-look": "Chen et al.'s protocol: miniImageNet, Conv-4 and ResNet-18, 5-way 1/5-shot, -> CUB by evaluate (GPU)",
 }
 
 
@@ -384,13 +409,13 @@ class FewShotSuite(Suite):
                 notes.append(f"{name} {value} instead of {default}")
         for ways, shots in settings:
             for model in o.models or b.models:
-                for algo in o.algorithms or self._honouring(b.algorithms, o.bn_eval or self.bn_modes[0]):
+                for algo in o.algorithms or self._honouring(b.algorithms, o.bn_eval or b.bn_eval or self.bn_modes[0]):
                     paper = b.fields_for(algo, ways, shots)
                     n = o.meta_iterations or paper.get("meta_iterations", b.meta_iterations)
                     fields = dict(ways=ways, shots=shots, queries=o.queries or b.queries, meta_iterations=n,
                                   meta_batch=o.meta_batch or paper.get("meta_batch", b.meta_batch),
                                   test_episodes=o.test_episodes or b.test_episodes, val_episodes=b.val_episodes,
-                                  bn_eval=o.bn_eval or self.bn_modes[0],
+                                  bn_eval=o.bn_eval or b.bn_eval or self.bn_modes[0],
                                   val_every=min(b.val_every, n), train_queries=b.train_queries,
                                   plateau_min=(o.stop_at_plateau if o.stop_at_plateau is not None else b.plateau_min) or None,
                                   test_weights=o.test_weights or b.test_weights)
