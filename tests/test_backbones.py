@@ -162,3 +162,46 @@ def test_perf_measures_a_few_shot_backbone_and_refuses_one_without_a_head(capsys
     assert main(["perf", "--suite", "fewshot", "--model", "cnet1"]) == 2
     err = capsys.readouterr().err.strip()
     assert "not a few-shot backbone" in err and "\n" not in err
+
+
+def _quick_run(tmp_path, dataset: str, root, model: str, extra=()) -> int:
+    from benchmark.cli import main
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    return main(["run", "--suite", "fewshot", "--dataset", dataset, "--data-root", str(root), "--model", model,
+                 "--algorithm", "transfer", "protonet", "--seeds", "0", "--meta-iterations", "2", "--meta-batch", "1",
+                 "--queries", "1", "--test-episodes", "3", "--set", "finetune_steps=2", "--tracking-uri",
+                 f"sqlite:///{tmp_path / 'm.db'}", "--checkpoint-dir", str(tmp_path / "ck"), "--out", str(tmp_path / "res"),
+                 "--no-progress", *extra])
+
+
+@pytest.mark.slow
+def test_fc100_tiered_and_cub_run_end_to_end_on_the_other_backbones(cifar100, tmp_path, capsys):
+    """Every new dataset through `run` from a fixture in its real format, each on one of the other backbones:
+    FC100 on CloserLook's ResNet-18, tieredImageNet (MetaOptNet's npz) on the max-pooled Conv-4-64, CUB (the official
+    layout, CloserLook's split) on ResNet-10."""
+    from .fewshot_fixtures import make_cub, make_tiered
+
+    assert _quick_run(tmp_path / "fc", "fc100", cifar100["folder"].parent, "resnet18-fs") == 0
+    make_tiered(tmp_path / "t", classes=(6, 5, 6))
+    assert _quick_run(tmp_path / "t", "tiered-imagenet", tmp_path / "t", "conv4-64") == 0
+    make_cub(tmp_path / "c")
+    assert _quick_run(tmp_path / "c", "cub", tmp_path / "c", "resnet10-fs") == 0
+    out = capsys.readouterr().out
+    assert all(f"{d}-" in out for d in ("fc100-resnet18-fs", "tiered-imagenet-conv4-64", "cub-resnet10-fs")), out
+
+
+def test_a_wrong_cub_layout_and_a_corrupt_tiered_cache_are_one_line_exit_2(tmp_path, capsys):
+    (tmp_path / "cub" / "CUB_200_2011" / "images" / "birds").mkdir(parents=True)
+    assert _quick_run(tmp_path, "cub", tmp_path / "cub", "conv4-64") == 2
+    err = capsys.readouterr().err.strip()
+    assert "CUB" in err and "\n" not in err
+    from .fewshot_fixtures import make_tiered
+
+    base = make_tiered(tmp_path / "t", classes=(6, 5, 6))
+    (base / "test_images.npz").write_bytes(b"not an npz")
+    assert _quick_run(tmp_path, "tiered-imagenet", tmp_path / "t", "conv4-64") == 2
+    err = capsys.readouterr().err.strip()
+    assert "test_images.npz" in err and "\n" not in err
+    assert _quick_run(tmp_path, "cub", tmp_path / "nowhere", "cnet1") == 2  # a backbone without embed/head
+    assert "cnet1" in capsys.readouterr().err
