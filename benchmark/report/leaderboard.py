@@ -176,6 +176,10 @@ def _judge(rows: list[dict], baseline: str, family: str) -> None:
         lo, hi = stats.spread_range(n, df=r["df"]) if spread else (math.nan, math.nan)
         r["detectable_lo"], r["detectable_hi"] = r["detectable"] * lo, r["detectable"] * hi
         r["seeds_for_paper_diff"] = stats.seeds_needed(r["paper_diff"], spread, alpha=level) if spread else math.nan
+        for bound, factor in (("lo", lo), ("hi", hi)):  # the same 80% range: the error's components scaled alike
+            scaled = stats.Spread(spread.u * factor**2, spread.w * factor**2, spread.w_df) if spread else None
+            r[f"seeds_for_paper_diff_{bound}"] = (stats.seeds_needed(r["paper_diff"], scaled, alpha=level)
+                                                  if scaled and not math.isnan(factor) else math.nan)
         c = stats.Comparison(n, r["diff"], r["diff_lo"], r["diff_hi"], r["p"], r["p_signflip"], r["sd_diff"])
         r["verdict"] = "baseline" if r["algorithm"] == baseline else (stats.verdict(c, p) if n else "not compared")
 
@@ -184,6 +188,13 @@ def _sequential_cells(r) -> list[str]:
     if r.verdict == "baseline":
         return ["-", "-", "-"]
     return [f"{_fmt(r.p, '.3g')} ({sequential.fmt_boundary(r.boundary)})", str(int(r.looks)), r.stopped or "-"]
+
+
+def _seeds_needed(r) -> str:
+    """The seeds a paper's difference needs with its 80% range, e.g. ``12 [6, 40]``."""
+    if math.isnan(r.seeds_for_paper_diff):
+        return "-"
+    return f"{_fmt(r.seeds_for_paper_diff, '.0f')} [{_fmt(r.seeds_for_paper_diff_lo, '.0f')}, {_fmt(r.seeds_for_paper_diff_hi, '.0f')}]"
 
 
 def _detectable(r) -> str:
@@ -236,8 +247,8 @@ def _legend(suite: str, baseline: str, family: str) -> list[str]:
         "are held to (Holm's strictest step, the Bonferroni level 0.05 / the family's comparisons: a bound, since later "
         "steps are less strict), from the same standard error; in brackets its 80% range, from the uncertainty of that "
         "standard error (chi-square with its degrees of freedom). **paper gain**: the paper's difference to the baseline; "
-        "**seeds needed**: the seeds a test at that level needs to detect it with 80% power (inf: the test episodes' own "
-        "variance, which more seeds do not shrink, hides it).",
+        "**seeds needed**: the seeds a test at that level needs to detect it with 80% power, with its 80% range from "
+        "the same uncertainty (inf: the test episodes' own variance, which more seeds do not shrink, hides it).",
         f"- **rel. cost**: mean training time / `{baseline}`'s, by the wall clock (elapsed seconds, not CPU time), so it "
         "counts whatever else the machine ran (a **Cost** line above the table says when runs shared it). **iterations**: "
         "meta-iterations trained, mean over seeds (fewer than the budget where a run stopped at its plateau); **core-h**: "
@@ -321,7 +332,7 @@ def _group_md(g: pd.DataFrame, suite: str, baseline: str) -> list[str]:
             r.algorithm, str(r.n), _fmt(r["mean"]), _fmt(r["std"]), *([_fmt(r["ci95"])] if style.interval_column else []),
             _fmt(r.paper, style.paper_format), diff, *(_sequential_cells(r) if seq else [_fmt(r.p_holm, ".3g")]),
             r.verdict, _detectable(r),
-            _fmt(r.paper_diff, "+.2f"), _fmt(r.seeds_for_paper_diff, ".0f"), _fmt(r.relative_cost),
+            _fmt(r.paper_diff, "+.2f"), _seeds_needed(r), _fmt(r.relative_cost),
         ] + ([_fmt(r.iterations, ".0f"), _fmt(r.core_h, ".2f")] if costed else []) + ([r.plateau] if judged else [])) + " |")
     lines.append("")
     if judged:
