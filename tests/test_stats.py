@@ -219,3 +219,11 @@ def test_the_degrees_of_freedom_keep_the_level_where_the_seed_variance_is_estima
         a = m.var(1, ddof=1) / n
         p = 2 * sps.t.sf(np.abs(m.mean(1) + shared) / np.sqrt(a + ratio), stats.seeds_df(a, ratio, n))
         assert np.mean(p < alpha) <= 1.1 * alpha, ratio
+
+
+def test_detectable_is_finite_or_inf_even_below_one_degree_of_freedom():
+    """3 test episodes give the episodes' variance a fraction of a degree of freedom (a run of the README's plugin
+    walk-through: df 0.46): the detectable difference is searched beyond a thousand standard errors, never an error."""
+    spread = stats.Spread(1.78, 2.96, 0.0606)
+    d = stats.detectable(spread, 3, alpha=0.025)
+    assert spread.df(3) < 1 and (d == math.inf or stats.power(d, spread, 3, 0.025) == pytest.approx(0.8, abs=1e-6))

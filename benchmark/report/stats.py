@@ -233,8 +233,12 @@ def detectable(sd, n: int, target: float = POWER, alpha: float = ALPHA) -> float
     spread = _spread(sd) if not (isinstance(sd, float) and math.isnan(sd)) else None
     if n < 2 or spread is None or not spread.u > 0:
         return math.nan
-    se = spread.se(n)
-    return float(optimize.brentq(lambda x: power(x, spread, n, alpha) - target, 1e-9 * se, 1000 * se))
+    se, hi = spread.se(n), 1000 * spread.se(n)
+    while power(hi, spread, n, alpha) < target:  # under one degree of freedom the t tails are so heavy that even a
+        if hi > 1e12 * se:  # thousand standard errors may fall short (3 test episodes, a tiny w_df): none is detectable
+            return math.inf
+        hi *= 10
+    return float(optimize.brentq(lambda x: power(x, spread, n, alpha) - target, 1e-9 * se, hi))
 
 
 def spread_range(n: int, level: float = 0.8, df: float | None = None) -> tuple[float, float]:
