@@ -59,3 +59,21 @@ def clean_registry(monkeypatch):
     monkeypatch.setenv(plugins.ENV, "[]")  # restored (unset) afterwards, whatever the test's main() added
     for name in [m for m in sys.modules if m.startswith("benchmark_plugin_")]:
         monkeypatch.delitem(sys.modules, name)
+
+
+@pytest.fixture
+def cifar100(tmp_path, monkeypatch):
+    """The CIFAR-100 fixture with cifar.py's md5 table pointed at its files (as tests/test_datasets.py does)."""
+    from datasets import cifar as cifar_mod
+    from datasets.download import md5sum
+
+    from .fewshot_fixtures import make_cifar100
+
+    fx = make_cifar100(tmp_path)
+    spec = dict(cifar_mod.CIFAR["cifar100"])
+    md5 = {f: md5sum(fx["folder"] / f) for f in fx["files"]}
+    spec["train"] = [("train", md5["train"])]
+    spec["test"] = [("test", md5["test"])]
+    spec["meta"] = ("meta", md5["meta"], "fine_label_names")
+    monkeypatch.setitem(cifar_mod.CIFAR, "cifar100", spec)
+    return fx

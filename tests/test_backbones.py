@@ -3,14 +3,11 @@ counts worked out from their definitions, the embed/head interface every episodi
 through them (functional forward, batch norm at every inner step) against an independent second-order gradient."""
 import pytest
 import torch
-import torch.nn.functional as F
-from torch.func import functional_call
 
 import algorithms
 from benchmark.models import count_parameters, create_model, set_batchnorm
 
-from .test_fewshot_algorithms import explicit_maml_gradient, grads_of
-from .test_fewshot_datasets import cifar100  # noqa: F401  (the CIFAR-100 fixture in its real format)
+from .test_fewshot_algorithms import explicit_maml_gradient, grads_of, maml_query_loss
 
 
 def conv(cin, cout, k=3):
@@ -98,13 +95,7 @@ def test_maml_through_a_resnet_backbone_is_the_explicit_second_order_gradient(na
     direction = {n: d / norm for n, d in direction.items()}  # a unit direction: the step stays within the linear range
 
     def meta_loss(eps):
-        fast = {n: (base[n] + eps * direction[n]).requires_grad_(True) for n in names}
-        for _ in range(2):
-            loss = F.cross_entropy(functional_call(model, fast, (task.support_x,)), task.support_y)
-            g = torch.autograd.grad(loss, list(fast.values()))
-            fast = {n: fast[n] - 0.01 * gi for n, gi in zip(fast, g)}
-        with torch.no_grad():
-            return F.cross_entropy(functional_call(model, fast, (task.query_x,)), task.query_y).item()
+        return maml_query_loss(model, {n: base[n] + eps * direction[n] for n in names}, task, 0.01, 2)
 
     eps = 1e-7  # the meta-loss is sharply curved on 3 images (1e-6 to 1e-8 agree to 5 digits, 1e-5 does not)
     fd = (meta_loss(eps) - meta_loss(-eps)) / (2 * eps)

@@ -36,6 +36,17 @@ def explicit_maml_gradient(model, tasks, inner_lr, steps, create_graph):
     return dict(zip(names, torch.autograd.grad(total / len(tasks), theta)))
 
 
+def maml_query_loss(model, params, task, inner_lr, steps) -> float:
+    """MAML's meta-loss by its definition: ``steps`` SGD steps on the support set from ``params``, then the query loss."""
+    fast = {n: v.clone().requires_grad_(True) for n, v in params.items()}
+    for _ in range(steps):
+        loss = F.cross_entropy(functional_call(model, fast, (task.support_x,)), task.support_y)
+        g = torch.autograd.grad(loss, list(fast.values()))
+        fast = {n: fast[n] - inner_lr * gi for n, gi in zip(fast, g)}
+    with torch.no_grad():
+        return F.cross_entropy(functional_call(model, fast, (task.query_x,)), task.query_y).item()
+
+
 @pytest.mark.parametrize("steps", [1, 2])
 def test_maml_meta_gradient_equals_explicit_second_order(steps):
     model = tiny_model()
@@ -53,14 +64,7 @@ def test_maml_meta_gradient_matches_finite_differences():
     t = TASKS[0]
 
     def meta_loss(params):
-        w = {n: v.clone().requires_grad_(True) for n, v in params.items()}
-        fast = w
-        for _ in range(2):
-            loss = F.cross_entropy(functional_call(model, fast, (t.support_x,)), t.support_y)
-            g = torch.autograd.grad(loss, list(fast.values()))
-            fast = {n: fast[n] - 0.3 * gi for n, gi in zip(fast, g)}
-        with torch.no_grad():
-            return F.cross_entropy(functional_call(model, fast, (t.query_x,)), t.query_y).item()
+        return maml_query_loss(model, params, t, 0.3, 2)
 
     eps = 1e-6
     for n in names:

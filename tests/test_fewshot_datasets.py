@@ -58,19 +58,6 @@ def _one_line(err):
     return msg
 
 
-@pytest.fixture
-def cifar100(tmp_path, monkeypatch):
-    """The CIFAR-100 fixture with cifar.py's md5 table pointed at its files (as tests/test_datasets.py does)."""
-    fx = make_cifar100(tmp_path)
-    spec = dict(cifar_mod.CIFAR["cifar100"])
-    md5 = {f: md5sum(fx["folder"] / f) for f in fx["files"]}
-    spec["train"] = [("train", md5["train"])]
-    spec["test"] = [("test", md5["test"])]
-    spec["meta"] = ("meta", md5["meta"], "fine_label_names")
-    monkeypatch.setitem(cifar_mod.CIFAR, "cifar100", spec)
-    return fx
-
-
 def test_published_class_lists_partition_cifar100():
     fs = [c for p in PARTS for c in CIFAR_FS_CLASSES[p]]
     assert [len(CIFAR_FS_CLASSES[p]) for p in PARTS] == [64, 16, 20] and sorted(fs) == sorted(FINE_TO_COARSE)

@@ -1,7 +1,6 @@
 """Seeds until decided (benchmark/report/sequential.py, `run --until-decided`): the boundary keeps the false-positive
 rate across the looks, under the calibration's model and under the committed tables' own variance components; the
 power is the design's; and a quick grid runs end to end, resumes, and runs in two shards."""
-import math
 import re
 import subprocess
 import sys

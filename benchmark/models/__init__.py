@@ -7,4 +7,4 @@ classes and input size always follow the dataset. Few-shot backbones expose ``em
 from . import closer_look, cnet, conv4, resnet, resnet12  # noqa: F401  (each registers its models)
 from .cnet import CNET_SPECS, CNet  # noqa: F401
 from .conv4 import Conv4  # noqa: F401
-from .registry import UnknownModelError, count_parameters, create_model, list_models, register_model, set_batchnorm  # noqa: F401
+from .registry import Backbone, UnknownModelError, count_parameters, create_model, list_models, register_model, set_batchnorm  # noqa: F401

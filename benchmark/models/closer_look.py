@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .registry import register_model
+from .registry import Backbone, register_model
 
 
 def _bn(c: int) -> nn.BatchNorm2d:
@@ -31,7 +31,7 @@ class BasicBlock(nn.Module):
         return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
 
 
-class CloserLookResNet(nn.Module):
+class CloserLookResNet(Backbone):
     """``embed(x)``: the 512 features; ``head``: the linear classifier."""
 
     def __init__(self, num_classes: int, in_channels: int, image_size: int, blocks: tuple[int, ...]) -> None:
@@ -50,11 +50,6 @@ class CloserLookResNet(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
 
 register_model("resnet10-fs")(lambda num_classes, in_channels, image_size: CloserLookResNet(num_classes, in_channels, image_size, (1, 1, 1, 1)))

@@ -1,13 +1,13 @@
 """Conv-4: the few-shot suite's four-block backbone (max-pooled, or strided as MAML's and Reptile's Omniglot nets)."""
 from __future__ import annotations
 
-import torch
 from torch import nn
 
-from .registry import register_model
+from .registry import Backbone, register_model
+
 
 # -------------------------------------------------------------------------- Conv-4
-class Conv4(nn.Module):
+class Conv4(Backbone):
     """Four blocks of 3x3 conv (``width`` filters), batch norm, ReLU, 2x2 max-pool; linear head.
     ``strided``: stride-2 convolutions instead of max-pooling (MAML's and Reptile's Omniglot
     blocks: cbfinn/maml ``utils.conv_block``, openai/supervised-reptile ``OmniglotModel``). The
@@ -32,12 +32,6 @@ class Conv4(nn.Module):
         self.features = nn.Sequential(*blocks, nn.Flatten())
         self.feature_dim = width * max(size, 1) ** 2
         self.head = nn.Linear(self.feature_dim, num_classes)
-
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
 
 register_model("conv4-64")(lambda num_classes, in_channels, image_size: Conv4(num_classes, in_channels, image_size, 64))

@@ -10,6 +10,21 @@ from torch import nn
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 
 
+class Backbone(nn.Module):
+    """A few-shot backbone: ``features`` (images to ``feature_dim`` features, ``embed``) and a linear ``head``, the
+    interface every episodic algorithm uses."""
+
+    features: nn.Module
+    head: nn.Linear
+    feature_dim: int
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
 class UnknownModelError(KeyError):
     def __str__(self) -> str:
         return str(self.args[0])

@@ -5,6 +5,7 @@ from torch import nn
 
 from .registry import register_model
 
+
 # -------------------------------------------------------------------------- ResNet
 def _resnet(depth: int):
     def build(num_classes: int, in_channels: int, image_size: int) -> nn.Module:

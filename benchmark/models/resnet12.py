@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .registry import register_model
+from .registry import Backbone, register_model
 
 WIDTHS = (64, 160, 320, 640)
 
@@ -36,8 +36,7 @@ class DropBlock(nn.Module):
         valid = (h - b + 1) * (w - b + 1)
         gamma = self.rate * h * w / (b * b * valid)  # seeds so that about ``rate`` of the map is dropped
         seeds = (torch.rand(x.shape[0], x.shape[1], h - b + 1, w - b + 1, device=x.device) < gamma).to(x.dtype)
-        mask = 1 - F.max_pool2d(F.pad(seeds, (b - 1, b - 1, b - 1, b - 1)), b, stride=1)
-        mask = mask[:, :, :h, :w] if mask.shape[-1] >= w else F.pad(mask, (0, w - mask.shape[-1], 0, h - mask.shape[-2]))
+        mask = 1 - F.max_pool2d(F.pad(seeds, (b - 1, b - 1, b - 1, b - 1)), b, stride=1)  # h x w: each seed's block
         return x * mask * mask.numel() / mask.sum().clamp_min(1.0)
 
 
@@ -59,7 +58,7 @@ class Block(nn.Module):
         return self.drop(self.pool(F.leaky_relu(self.body(x) + self.shortcut(x), 0.1)))
 
 
-class ResNet12(nn.Module):
+class ResNet12(Backbone):
     """``embed(x)``: the 640 features; ``head``: the linear classifier (one output per way or class)."""
 
     def __init__(self, num_classes: int, in_channels: int, image_size: int, dropblock: float = 0.0) -> None:
@@ -75,11 +74,6 @@ class ResNet12(nn.Module):
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="leaky_relu")
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.features(x)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
 
 
 register_model("resnet12")(lambda num_classes, in_channels, image_size: ResNet12(num_classes, in_channels, image_size))

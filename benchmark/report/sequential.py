@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from scipy import stats as sps
@@ -164,11 +164,6 @@ def design_power(effect: float, sd: float, design: Design, comparisons: int, dra
         seeds[hit | futile] = n
         open_ &= ~(hit | futile)
     return float(rejected.mean()), float(seeds.mean())
-
-
-def undecided(outcomes: dict[str, Outcome | None]) -> list[str]:
-    """The algorithms that need another seed (their comparison is not decided)."""
-    return sorted(a for a, o in outcomes.items() if o is None or not o.decided)
 
 
 def fmt_boundary(nominal: float) -> str:

@@ -50,7 +50,7 @@ class Comparison:
     interval: str = "t over seed differences"
     se: float = math.nan  # the standard error behind both the interval and p
     df: float = math.nan  # its degrees of freedom
-    spread: "Spread | None" = None  # its components, to recompute it for other numbers of seeds
+    spread: Spread | None = None  # its components, to recompute it for other numbers of seeds
 
 
 def t_interval(d: np.ndarray, alpha: float = ALPHA) -> tuple[float, float, float]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..report import raw, sequential
 from ..report.leaderboard import grid_summary, tables
