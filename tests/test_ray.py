@@ -17,8 +17,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def cluster():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+def cluster(session_cache):
+    # the workers get the session's data cache (the driver's is set per test, after the cluster started)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+             runtime_env={"env_vars": {"BENCHMARK_CACHE": str(session_cache)}})
     yield
     ray.shutdown()
 

@@ -45,7 +45,7 @@ def _wait_for_checkpoint(folder: Path, proc, timeout=240):
 @pytest.mark.slow
 @pytest.mark.store
 def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, session_cache, stores):
-    args = ["--algorithm", "mltp", "--epochs", "8"]
+    args = ["--algorithm", "mltp", "--epochs", "5"]
     # uninterrupted reference
     ref_uri = stores.tracking("ref")
     r = subprocess.run(RUN + args + ["--tracking-uri", ref_uri], cwd=tmp_path, env=_env(session_cache), capture_output=True, text=True, timeout=600)
@@ -63,7 +63,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, session_cache, s
     assert p.returncode == -signal.SIGKILL
     ck = next((work / "checkpoints").glob("*.pt"))
     epoch_at_kill = checkpoint.load(ck)["position"]["round"]
-    assert 1 <= epoch_at_kill < 8
+    assert 1 <= epoch_at_kill < 5
     r2 = subprocess.run(RUN + args + ["--tracking-uri", uri], cwd=work, env=_env(session_cache), capture_output=True, text=True, timeout=600)
     assert r2.returncode == 0, r2.stderr
     assert not list((work / "checkpoints").glob("*.pt"))  # removed once finished
