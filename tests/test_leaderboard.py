@@ -173,3 +173,77 @@ def test_the_holm_family_spans_the_table_or_one_setting(tmp_path):
     assert set(table.alpha_detectable.dropna()) == {0.05 / 26} and set(setting.alpha_detectable.dropna()) == {0.05 / 13}
     assert "(`--family table`)" in (tmp_path / "t" / "fewshot.md").read_text()
     assert "(`--family setting`)" in (tmp_path / "s" / "fewshot.md").read_text()
+
+
+def test_planned_pairs_are_judged_in_the_baselines_holm_family(tmp_path):
+    """--compare A:B: A against B paired by seed, by the same test as the baseline's comparisons, Holm-adjusted with
+    them in one family; its own section in the table and its own CSV, the main table unchanged."""
+    from scipy import stats as st
+
+    from benchmark.report.leaderboard import build_frames, tables
+
+    base = [30.0, 20.0, 40.0, 35.0, 33.0]
+    a = [v + 3.0 + 0.3 * s for s, v in enumerate(base)]
+    b = [v + 1.0 + (0.8 if s % 2 else -0.6) for s, v in enumerate(base)]
+    df = pd.DataFrame([_row("standard", s, v) for s, v in enumerate(base)] + [_row("mltp", s, v) for s, v in enumerate(a)]
+                      + [_row("mltp_fo", s, v) for s, v in enumerate(b)])
+    board = tables(df, "standard", "standard", pairs=(("mltp", "mltp_fo"),))
+    pair = board[board.versus == "mltp_fo"].iloc[0]
+    assert pair.algorithm == "mltp" and pair["diff"] == pytest.approx(sum(a) / 5 - sum(b) / 5)
+    assert pair.p == pytest.approx(st.ttest_rel(a, b).pvalue)  # the paired t over seeds, computed independently
+    ps = sorted(board.p.dropna())  # three comparisons in one family: Holm's steps
+    holm = {p: min(1.0, max((3 - i) * q for i, q in enumerate(ps[: ps.index(p) + 1]))) for p in ps}
+    for _, r in board.dropna(subset=["p"]).iterrows():
+        assert r.p_holm == pytest.approx(holm[r.p])
+    plain = tables(df, "standard", "standard").set_index("algorithm").p_holm.dropna()
+    assert (plain <= board[board.versus == ""].set_index("algorithm").p_holm.dropna()).all()  # a bigger family: stricter
+    md, main_board, _ = build_frames(df.assign(status="FINISHED"), pd.DataFrame(columns=["run_id", "episode", "acc"]),
+                                     "standard", tmp_path, pairs=(("mltp", "mltp_fo"),))
+    text = md.read_text()
+    assert "Planned comparisons" in text and "| `mltp` vs `mltp_fo` | 5 |" in text
+    assert len(main_board) == 3 and "versus" not in pd.read_csv(tmp_path / "standard.csv")
+    assert pd.read_csv(tmp_path / "standard-pairs.csv").versus.tolist() == ["mltp_fo"]
+    build_frames(df.assign(status="FINISHED"), pd.DataFrame(columns=["run_id", "episode", "acc"]), "standard", tmp_path)
+    assert not (tmp_path / "standard-pairs.csv").exists() and "Planned" not in md.read_text()  # no stale pairs
+    with pytest.raises(ValueError, match="standard is the baseline"):
+        build_frames(df.assign(status="FINISHED"), pd.DataFrame(), "standard", tmp_path, pairs=(("mltp", "standard"),))
+
+
+def test_a_table_of_several_settings_opens_with_their_overview():
+    """Algorithms by settings, ordered by ways and then shots (the MTL paper's layout), each cell the mean and its seeds."""
+    from benchmark.report.leaderboard import overview_md
+
+    rows = []
+    for setting, shift in (("20-way 1-shot", -40), ("5-way 5-shot", 0), ("5-way 1-shot", -10), ("5-way 15-shot", 2)):
+        for algo, acc, n in (("transfer", 80.0, 3), ("maml", 85.0, 2)):
+            rows.append({"dataset": "omniglot", "source": "", "model": "conv4", "setting": setting, "bn_eval": "",
+                         "profile": "p", "scale": "reduced", "paper_dataset": "", "algorithm": algo, "mean": acc + shift, "n": n})
+    lines = overview_md(pd.DataFrame(rows))
+    assert lines[2] == "| algorithm | 5-way 1-shot | 5-way 5-shot | 5-way 15-shot | 20-way 1-shot |"
+    assert lines[4] == "| maml | 75.00 (2) | 85.00 (2) | 87.00 (2) | 45.00 (2) |" and lines[5].startswith("| transfer | 70.00 (3)")
+    assert overview_md(pd.DataFrame(rows[:2])) == []  # one setting: the section itself is the table
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--compare", "mltp"], "expected two different algorithms as A:B"),
+    (["--compare", "mltp:mltp"], "expected two different algorithms as A:B"),
+    (["--compare", "nope:mltp_fo"], "--compare nope:mltp_fo: nope has no finished runs; algorithms present: "),
+])
+def test_a_bad_pair_is_one_line(argv, says, tmp_path, capsys):
+    df = pd.DataFrame([_row(a, s, 40.0 + s) for a in ("standard", "mltp_fo") for s in range(3)]).assign(status="FINISHED")
+    from benchmark.report import raw
+
+    raw.write(tmp_path, "standard", df, pd.DataFrame(columns=["run_id", "episode", "acc"]))
+    with pytest.raises(SystemExit) if "A:B" in says else _nothing():
+        code = main(["leaderboard", "--from", str(tmp_path), "--out", str(tmp_path / "lb"), *argv])
+        assert code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert says in err[-1] and (len(err) == 1 or "A:B" in says)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

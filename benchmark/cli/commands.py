@@ -514,7 +514,7 @@ def cmd_leaderboard(args, argv) -> int:
             return 0
     try:
         md, board, left_out = build(source, args.suite, args.out, args.baseline, command, args.reproduce,
-                                    family=args.family, design=design_from(args))
+                                    family=args.family, design=design_from(args), pairs=tuple(args.compare))
     except (ValueError, FileNotFoundError) as e:
         return fail(str(e))
     if left_out:

@@ -67,6 +67,14 @@ def _blocking_file(path: Path) -> Path | None:
     return None
 
 
+def pair(v: str) -> tuple[str, str]:
+    """``A:B``: algorithm A judged against algorithm B."""
+    a, sep, b = v.partition(":")
+    if not sep or not a or not b or ":" in b or a == b:
+        raise argparse.ArgumentTypeError(f"expected two different algorithms as A:B (e.g. mtl_maml:maml), got {v!r}")
+    return a, b
+
+
 def out_folder(v: str) -> str:
     """A folder the command writes into (created if missing): not an existing file, nor under one."""
     if (f := _blocking_file(Path(v))) is not None:
@@ -210,6 +218,9 @@ def _leaderboard_flags(lb: argparse.ArgumentParser) -> None:
     lb.add_argument("--family", choices=("table", "setting"), default="table",
                     help="Holm's family: table (default: every comparison of a table across its settings, one question) "
                          "or setting (each setting's comparisons on their own)")
+    lb.add_argument("--compare", nargs="+", default=[], type=pair, metavar="A:B",
+                    help="planned comparisons besides the baseline's, e.g. mtl_maml:maml (each MTL against its parent), "
+                         "judged alike in the same Holm family")
     _design_flags(lb)
     lb.add_argument("--from", dest="from_dir", metavar="DIR",
                     help="build from the raw results in DIR (<suite>-runs.csv.gz, <suite>-episodes.csv.gz) instead of MLflow")

@@ -116,31 +116,43 @@ def _row(suite: str, key: tuple, a: pd.DataFrame, base_time: float, base_paper, 
 FAMILIES = {"table": [k for k in GROUP if k != "setting"], "setting": GROUP}  # what one Holm family spans
 
 
+def _against(suite: str, key: tuple, g: pd.DataFrame, algorithm: str, other: str, episodes: pd.DataFrame) -> dict:
+    """A row of ``algorithm`` judged against ``other`` (the baseline, or a planned pair's second member)."""
+    base_time = g[g.algorithm == other].train_time_s.mean()
+    return _row(suite, key, g[g.algorithm == algorithm], base_time, _paper(suite, g.iloc[0], other),
+                compare(g, algorithm, other, suite, episodes))
+
+
 def tables(df: pd.DataFrame, suite: str, baseline: str, episodes: pd.DataFrame | None = None,
-           family: str = "table", design: sequential.Design | None = None) -> pd.DataFrame:
+           family: str = "table", design: sequential.Design | None = None,
+           pairs: tuple[tuple[str, str], ...] = ()) -> pd.DataFrame:
     """One row per (group, algorithm), the best mean first, with the comparison to the baseline. Holm's family:
     ``table``, every comparison of a table across its settings (one question: 1-shot and 5-shot together), or
     ``setting``, each setting's comparisons on their own. ``design``: the runs came from ``run --until-decided``;
-    each comparison is judged at its looks over the seeds in order (``sequential``) instead of by Holm."""
+    each comparison is judged at its looks over the seeds in order (``sequential``) instead of by Holm. ``pairs``:
+    planned comparisons (A, B) besides those with the baseline, in the same family; their rows follow the group's,
+    with B in the ``versus`` column (empty for the baseline's comparisons)."""
+    if design and pairs:
+        raise ValueError("--compare pairs are judged by Holm; --until-decided's design judges only the baseline's comparisons")
     episodes = episodes if episodes is not None else pd.DataFrame(columns=["run_id", "episode", "acc"])
     groups = []
     for key, g in df.groupby(GROUP, sort=False, dropna=False):
-        base_time = g[g.algorithm == baseline].train_time_s.mean()
-        base_paper = _paper(suite, g.iloc[0], baseline)
-        groups.append((g, [_row(suite, key, a, base_time, base_paper, compare(g, algo, baseline, suite, episodes))
-                           for algo, a in g.groupby("algorithm", sort=False)]))
+        present = set(g.algorithm)
+        rows = [_against(suite, key, g, algo, baseline, episodes) | {"versus": ""} for algo in g.algorithm.unique()]
+        extra = [_against(suite, key, g, a, b, episodes) | {"versus": b} for a, b in pairs if {a, b} <= present]
+        groups.append((g, rows, extra))
     members: dict[tuple, list[dict]] = {}
-    for _, rows in groups:
-        for r in rows:
+    for _, rows, extra in groups:
+        for r in rows + extra:
             members.setdefault(tuple(str(r[k]) for k in FAMILIES[family]), []).append(r)
     for rows in members.values():
         _judge(rows, baseline, family)
     if design:
-        for g, rows in groups:
+        for g, rows, _ in groups:
             m = sum(not math.isnan(r["p"]) for r in members[tuple(str(rows[0][k]) for k in FAMILIES[family])])
             for r in rows:
                 _sequential_row(r, g, baseline, suite, episodes, design, m)
-    return pd.DataFrame([r for _, rows in groups for r in sorted(rows, key=lambda r: -r["mean"])])
+    return pd.DataFrame([r for _, rows, extra in groups for r in sorted(rows, key=lambda r: -r["mean"]) + extra])
 
 
 def _sequential_row(r: dict, g: pd.DataFrame, baseline: str, suite: str, episodes: pd.DataFrame,
@@ -181,7 +193,8 @@ def _judge(rows: list[dict], baseline: str, family: str) -> None:
             r[f"seeds_for_paper_diff_{bound}"] = (stats.seeds_needed(r["paper_diff"], scaled, alpha=level)
                                                   if scaled and not math.isnan(factor) else math.nan)
         c = stats.Comparison(n, r["diff"], r["diff_lo"], r["diff_hi"], r["p"], r["p_signflip"], r["sd_diff"])
-        r["verdict"] = "baseline" if r["algorithm"] == baseline else (stats.verdict(c, p) if n else "not compared")
+        own = r["algorithm"] == baseline and not r.get("versus")
+        r["verdict"] = "baseline" if own else (stats.verdict(c, p) if n else "not compared")
 
 
 def _sequential_cells(r) -> list[str]:
@@ -299,7 +312,44 @@ def _sharing_lines(g: pd.DataFrame) -> list[str]:
     return [f"Cost: {'; '.join(notes)}.", ""] if notes else []
 
 
-def _group_md(g: pd.DataFrame, suite: str, baseline: str) -> list[str]:
+def _pairs_md(planned: pd.DataFrame) -> list[str]:
+    """The planned comparisons (``--compare A:B``) of one group, judged in the same Holm family as the table's."""
+    if planned is None or planned.empty:
+        return []
+    head = ["comparison", "seeds", "diff [95% CI]", "p (Holm)", "verdict", "detectable", "paper gain"]
+    lines = ["Planned comparisons (`--compare`; in the same Holm family as the baseline's):", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for _, r in planned.iterrows():
+        diff = "-" if math.isnan(r["diff"]) else f"{r['diff']:+.2f} [{_fmt(r.diff_lo, '+.2f')}, {_fmt(r.diff_hi, '+.2f')}]"
+        lines.append("| " + " | ".join([f"`{r.algorithm}` vs `{r.versus}`", str(r.paired_seeds), diff, _fmt(r.p_holm, ".3g"), r.verdict, _detectable(r), _fmt(r.paper_diff, "+.2f")]) + " |")
+    return lines + [""]
+
+
+def _ways_shots(setting: str) -> tuple[int, int]:
+    parts = [int(x.split("-")[0]) for x in str(setting).split() if x.split("-")[0].isdigit()]
+    return (parts + [0, 0])[:2] if parts else (0, 0)
+
+
+def overview_md(board: pd.DataFrame) -> list[str]:
+    """Where a table has several settings: one matrix per dataset, model and profile, its algorithms by its settings
+    (ways, then shots, as the MTL paper's Table 1 lays them out), each cell the mean over seeds and their number."""
+    lines: list[str] = []
+    keys = [k for k in GROUP if k != "setting"]
+    for key, g in board.groupby(keys, sort=False, dropna=False):
+        settings = sorted(set(g.setting), key=_ways_shots)
+        if len(settings) < 2:
+            continue
+        d = dict(zip(keys, key)) | {"setting": "", "paper_dataset": g.paper_dataset.iloc[0]}
+        cells = {(r.algorithm, r.setting): f"{r['mean']:.2f} ({r.n})" for _, r in g.iterrows()}
+        order = g.groupby("algorithm", sort=False)["mean"].mean().sort_values(ascending=False).index
+        lines += [f"Overview: {_title(d)}, mean % over seeds (seeds); the sections below judge each setting.", "",
+                  "| algorithm | " + " | ".join(settings) + " |", "|---|" + "---|" * len(settings)]
+        lines += ["| " + " | ".join([a] + [cells.get((a, st), "-") for st in settings]) + " |" for a in order]
+        lines.append("")
+    return lines
+
+
+def _group_md(g: pd.DataFrame, suite: str, baseline: str, planned: pd.DataFrame | None = None) -> list[str]:
     style = get_suite(suite).style
     d = dict(zip(GROUP, g[GROUP].iloc[0])) | {"paper_dataset": g.paper_dataset.iloc[0]}
     s = get_suite(suite)
@@ -346,11 +396,12 @@ def _group_md(g: pd.DataFrame, suite: str, baseline: str) -> list[str]:
     for _, r in g[g.verdict == "no evidence"].iterrows():
         lines.append(f"- `{r.algorithm}` vs `{baseline}`: no evidence of a difference; with {r.paired_seeds} seeds this "
                      f"experiment could only detect differences of at least {_fmt(r.detectable)} pp.")
-    return lines + [""]
+    return lines + [""] + _pairs_md(planned)
 
 
 def markdown(board: pd.DataFrame, suite: str, baseline: str, left_out: dict[str, int], command: str,
-             reproduce: str | None = None, design: sequential.Design | None = None) -> str:
+             reproduce: str | None = None, design: sequential.Design | None = None,
+             planned: pd.DataFrame | None = None) -> str:
     pr, pe = raw.paths(".", suite)
     lines = [f"# Leaderboard: {suite} suite", "",
              f"Generated by `{command}` from the raw results `{pr.name}`"
@@ -370,8 +421,10 @@ def markdown(board: pd.DataFrame, suite: str, baseline: str, left_out: dict[str,
                   "as exploratory, to be confirmed on new seeds.", ""]
     if left_out:
         lines += ["Left out: " + ", ".join(f"{n} {k}" for k, n in sorted(left_out.items())) + " run(s).", ""]
-    for _, g in board.groupby(GROUP, sort=False, dropna=False):
-        lines += _group_md(g, suite, baseline)
+    lines += overview_md(board)
+    for key, g in board.groupby(GROUP, sort=False, dropna=False):
+        mine = planned[(planned[GROUP].astype(str) == [str(k) for k in key]).all(axis=1)] if planned is not None else None
+        lines += _group_md(g, suite, baseline, mine)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -389,9 +442,10 @@ def build(source, suite: str, out: str | Path, baseline: str | None = None, comm
 def build_frames(runs: pd.DataFrame, episodes: pd.DataFrame, suite: str, out: Path, baseline: str | None = None,
                  command: str = "", reproduce: str | None = None, write_raw: bool = True,
                  curves: pd.DataFrame | None = None, family: str = "table",
-                 design: sequential.Design | None = None) -> tuple[Path, pd.DataFrame, dict[str, int]]:
-    """``curves``: the runs' validation curves (``raw.curves_from_tracker``), the plateau evidence; ``family`` and
-    ``design``: as in ``tables``."""
+                 design: sequential.Design | None = None,
+                 pairs: tuple[tuple[str, str], ...] = ()) -> tuple[Path, pd.DataFrame, dict[str, int]]:
+    """``curves``: the runs' validation curves (``raw.curves_from_tracker``), the plateau evidence; ``family``,
+    ``design`` and ``pairs``: as in ``tables`` (the planned pairs' rows go to ``<suite>-pairs.csv``)."""
     from . import plots
 
     baseline = baseline or get_suite(suite).style.baseline
@@ -400,18 +454,28 @@ def build_frames(runs: pd.DataFrame, episodes: pd.DataFrame, suite: str, out: Pa
     df, left_out = raw.finished(runs)
     if len(df) and baseline not in set(df.algorithm):
         raise ValueError(f"baseline {baseline!r} has no finished runs; algorithms present: {', '.join(sorted(set(df.algorithm)))}")
+    for a, b in pairs:
+        if len(df) and (b == baseline or not {a, b} <= set(df.algorithm)):
+            why = (f"{b} is the baseline: every algorithm is already judged against it" if b == baseline else
+                   f"{a if a not in set(df.algorithm) else b} has no finished runs")
+            raise ValueError(f"--compare {a}:{b}: {why}; algorithms present: {', '.join(sorted(set(df.algorithm)))}")
     out.mkdir(parents=True, exist_ok=True)
     if write_raw:
         raw.write(out, suite, runs, episodes)
         if curves is not None and len(curves):
             raw.write_curves(out, suite, curves)
-    board = tables(df, suite, baseline, episodes, family, design) if len(df) else pd.DataFrame()
-    md = out / f"{suite}.md"
+    board = tables(df, suite, baseline, episodes, family, design, pairs) if len(df) else pd.DataFrame()
+    md, pairs_csv = out / f"{suite}.md", out / f"{suite}-pairs.csv"
+    pairs_csv.unlink(missing_ok=True)  # a table regenerated without --compare keeps no stale pairs
     if board.empty:
         md.write_text(f"# Leaderboard: {suite} suite\n\nNo finished runs.\n")
         return md, board, left_out
-    md.write_text(markdown(board, suite, baseline, left_out, command, reproduce, design))
+    planned = board[board.versus != ""].reset_index(drop=True)
+    board = board[board.versus == ""].drop(columns="versus").reset_index(drop=True)
+    md.write_text(markdown(board, suite, baseline, left_out, command, reproduce, design, planned))
     board.to_csv(out / f"{suite}.csv", index=False)
+    if len(planned):
+        planned.to_csv(pairs_csv, index=False)
     plots.leaderboard(board, df, out / f"{suite}.png", suite, baseline, get_suite(suite).style.paired_by)
     if curves is not None and len(curves):
         plots.validation_curves(curves[curves.run_id.isin(df.run_id)], df, GROUP, _title, out / f"{suite}-curves.png")
