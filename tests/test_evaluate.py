@@ -212,3 +212,28 @@ def test_evaluate_bad_input_is_one_line_and_creates_no_run(trained, tmp_path, ca
     assert main(["evaluate", "--run", std.info.run_id, "--tracking-uri", std_uri]) == 0  # a standard-suite model, its test split
     again = _runs(std_uri, "standard-evaluate")[0]
     assert again.data.metrics["final_test_acc"] == std.data.metrics["final_test_acc"]
+
+
+@pytest.mark.slow
+def test_evaluate_selects_by_seed_and_trained_setting_and_a_rerun_skips_what_it_scored(trained, capsys):
+    """A pass over an experiment's runs (as the MTL table's pieces make): only the named seeds and training setting;
+    the same command again scores nothing twice, so an interrupted pass resumes."""
+    uri, _ = trained
+    argv = ["evaluate", "--experiment", "fewshot", "--algorithm", "protonet", "--seeds", "0", "--trained-setting",
+            "5-way 1-shot", "--ways", "3", "--shots", "2", "--test-episodes", "6", "--tracking-uri", uri,
+            "--eval-experiment", "selected"]
+    assert main(argv) == 0
+    (r,) = _runs(uri, "selected")
+    assert r.data.tags["seed"] == "0" and r.data.tags["algorithm"] == "protonet" and r.data.tags["setting"] == "3-way 2-shot"
+    capsys.readouterr()
+    assert main(argv) == 0
+    assert "already scored with these settings -> run " + r.info.run_id[:8] in capsys.readouterr().out
+    assert len(_runs(uri, "selected")) == 1
+    assert main([*argv[:-2], "--eval-experiment", "other-shots", "--shots", "1"]) == 0  # another setting is scored anew
+    for bad, says in ((["--seeds", "7"], "no finished runs in experiment 'fewshot' for protonet seeds 7"),
+                      (["--trained-setting", "20-way 1-shot"], "trained at 20-way 1-shot")):
+        assert main(["evaluate", "--experiment", "fewshot", "--algorithm", "protonet", *bad, "--tracking-uri", uri]) == 2
+        err = capsys.readouterr().err.strip()
+        assert says in err and "\n" not in err
+    assert main(["evaluate", "--run", r.info.run_id, "--seeds", "0", "--tracking-uri", uri]) == 2
+    assert "--seeds selects runs of --experiment" in capsys.readouterr().err

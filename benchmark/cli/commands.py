@@ -526,16 +526,21 @@ def cmd_leaderboard(args, argv) -> int:
 def _sources(tracker, args) -> list[str]:
     if args.run:
         return args.run
+    seeds = {str(s) for s in args.seeds} if args.seeds else None
     runs = [r for r in tracker.runs(args.experiment, "attributes.status = 'FINISHED'") if "config_key" in r.data.tags
-            and (not args.algorithm or r.data.tags.get("algorithm") in args.algorithm)]
+            and (not args.algorithm or r.data.tags.get("algorithm") in args.algorithm)
+            and (seeds is None or r.data.tags.get("seed") in seeds)
+            and (not args.trained_setting or r.data.tags.get("setting") == args.trained_setting)]
     if tracker.client.get_experiment_by_name(args.experiment) is None or not runs:
-        raise ValueError(f"no finished runs in experiment {args.experiment!r}" + (f" for {' '.join(args.algorithm)}" if args.algorithm else ""))
+        which = [f"for {' '.join(args.algorithm)}" if args.algorithm else "", f"seeds {' '.join(sorted(seeds))}" if seeds else "",
+                 f"trained at {args.trained_setting}" if args.trained_setting else ""]
+        raise ValueError(f"no finished runs in experiment {args.experiment!r}" + "".join(f" {w}" for w in which if w))
     return [r.info.run_id for r in sorted(runs, key=lambda r: (r.data.tags.get("algorithm", ""), r.data.tags.get("seed", "")))]
 
 
 def cmd_evaluate(args) -> int:
     from ..run.data import DataCache
-    from ..run.evaluate import Changes, evaluate_run, source_spec
+    from ..run.evaluate import Changes, evaluate_run, scored, source_spec
     from ..suites import get_suite
     from ..track.provenance import resolve_device
     from ..track.stores import sqlite_path
@@ -544,8 +549,10 @@ def cmd_evaluate(args) -> int:
     db = sqlite_path(args.tracking_uri or default_uri())
     if db is not None and not db.is_file():
         return fail(f"no tracking store at {db}; name the store of the source runs with --tracking-uri")
-    if args.algorithm and not args.experiment:
-        return fail("--algorithm selects runs of --experiment; with --run name the runs themselves")
+    given = [f for f, v in (("--algorithm", args.algorithm), ("--seeds", args.seeds), ("--trained-setting", args.trained_setting))
+             if v is not None]
+    if given and not args.experiment:
+        return fail(f"{given[0]} selects runs of --experiment; with --run name the runs themselves")
     data_root = os.path.abspath(os.path.expanduser(args.data_root)) if args.data_root else None
     import datasets
 
@@ -563,6 +570,9 @@ def cmd_evaluate(args) -> int:
             source_spec(src, rid)
             weights.check(src, rid, args.weights)
         for rid in ids:
+            if done := scored(src, dest, rid, args.weights, changes):
+                print(f"{rid[:8]}: already scored with these settings -> run {done[:8]} in {dest.experiment!r}")
+                continue
             res = evaluate_run(src, dest, rid, args.weights, changes, device, cache)
             print(f"{rid[:8]} {res.spec.algorithm} seed {res.spec.seed}: {get_suite(suite).headline(res.metrics)} "
                   f"-> run {res.run_id[:8]} in {dest.experiment!r}", flush=True)

@@ -263,6 +263,9 @@ def _evaluate_flags(e: argparse.ArgumentParser) -> None:
     src.add_argument("--run", nargs="+", metavar="RUN_ID", help="finished runs whose kept weights to score")
     src.add_argument("--experiment", help="every finished run of this MLflow experiment (with --algorithm: only those)")
     e.add_argument("--algorithm", nargs="+", help="with --experiment: only these algorithms")
+    e.add_argument("--seeds", nargs="+", type=nonneg_int, help="with --experiment: only runs of these seeds")
+    e.add_argument("--trained-setting", metavar="SETTING",
+                   help="with --experiment: only runs trained at this few-shot setting, e.g. '5-way 1-shot'")
     e.add_argument("--weights", choices=["final", "best"], default="final", help="final (default) or best-validation weights")
     e.add_argument("--tracking-uri", help="MLflow tracking URI of the source runs and of the new ones (default sqlite:///mlflow.db)")
     e.add_argument("--eval-experiment", help="experiment of the new runs (default: <suite>-evaluate)")

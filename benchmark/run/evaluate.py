@@ -97,6 +97,18 @@ def _build(meta: dict, state: dict, spec: RunSpec, data, device):
     return algo
 
 
+def _key(run_id: str, which: str, spec: RunSpec) -> str:
+    return hashlib.sha256(f"{run_id}|{which}|{spec.key()}".encode()).hexdigest()[:16]
+
+
+def scored(src_tracker, eval_tracker, run_id: str, which: str, c: Changes) -> str | None:
+    """The finished evaluation run that already scored these weights with these changes (an interrupted pass of
+    several runs, rerun, skips what it finished), or None."""
+    key = _key(run_id, which, target_spec(source_spec(src_tracker, run_id), c))
+    done = eval_tracker.runs(filter_string=f"tags.config_key = '{key}' and attributes.status = 'FINISHED'")
+    return done[0].info.run_id if done else None
+
+
 def evaluate_run(src_tracker, eval_tracker, run_id: str, which: str, c: Changes, device, cache: DataCache) -> RunResult:
     """Score one run's weights into a new run of ``eval_tracker``; bad input raises ValueError
     before any run is created."""
@@ -110,7 +122,7 @@ def evaluate_run(src_tracker, eval_tracker, run_id: str, which: str, c: Changes,
     t0 = time.perf_counter()
     with precision.autocast(spec.precision, device):  # the source run's arithmetic
         metrics = suite.score(spec, data, algo, device)
-    key = hashlib.sha256(f"{run_id}|{which}|{spec.key()}".encode()).hexdigest()[:16]
+    key = _key(run_id, which, spec)
     note = f"{which} weights of run {run_id[:8]} (trained on {src.dataset} {src.setting}".rstrip() + f"), evaluated on {spec.dataset}"
     if c.hparams:
         note += " with " + ", ".join(f"{k}={v}" for k, v in sorted(c.hparams.items()))
