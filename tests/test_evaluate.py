@@ -237,3 +237,23 @@ def test_evaluate_selects_by_seed_and_trained_setting_and_a_rerun_skips_what_it_
         assert says in err and "\n" not in err
     assert main(["evaluate", "--run", r.info.run_id, "--seeds", "0", "--tracking-uri", uri]) == 2
     assert "--seeds selects runs of --experiment" in capsys.readouterr().err
+
+
+def test_an_evaluation_checks_only_the_splits_it_samples():
+    """Scoring at more ways than the validation split holds (35-way on the held-out alphabets, 26 in validation) is
+    allowed where nothing validates (evaluate's val_episodes=0); a run that validates is still refused in one line."""
+    import dataclasses
+
+    from benchmark.plan import build_plan
+    from benchmark.plan.overrides import Overrides
+    from benchmark.suites import get_suite
+
+    data = datasets.get_episodic("glyphs")
+    suite = get_suite("fewshot")
+    (spec,) = build_plan("fewshot", "quick", Overrides(algorithms=["protonet"], seeds=[0]))
+    wide = dataclasses.replace(spec, ways=100)  # the test split has 159 classes, validation 95
+    with pytest.raises(ValueError, match="val split: 100-way episodes need 100 classes"):
+        suite.check(wide, data)
+    suite.check(dataclasses.replace(wide, val_episodes=0), data)
+    with pytest.raises(ValueError, match="test split"):
+        suite.check(dataclasses.replace(wide, ways=200, val_episodes=0), data)

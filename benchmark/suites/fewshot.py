@@ -447,8 +447,11 @@ class FewShotSuite(Suite):
         return datasets.get_episodic(spec.dataset, root=spec.data_root, download=spec.download)
 
     def check(self, spec, data: EpisodicData) -> None:
-        """Every split has enough classes and images per class for the setting."""
+        """Every split it samples (not validation without validation episodes, as in `evaluate`) has enough classes
+        and images per class for the setting."""
         for name, split in data.splits.items():
+            if name == "val" and spec.val_episodes == 0:
+                continue
             try:
                 EpisodeSampler(split, spec.ways, spec.shots, spec.queries)
             except ValueError as e:

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Table 2 of the Omniglot reruns (issue 28): the MTL paper's question, whether MTL beats transfer learning and its
+# own meta-learner as ways and shots grow (plan and cuts in leaderboards/README). Per seed, in Table 1's store
+# (whose 5-way 1-shot models it scores, so run it where Table 1's pieces of that seed ran):
+#   1. evaluate passes of the best-validation weights into the experiment mtl-question, 5 queries per class
+#      (15 shots + 5 queries fill an alphabet's 20 drawers): the 5-way 1-shot models of transfer, protonet,
+#      baseline_pp, reptile, mtl_reptile, maml and mtl_maml at 5-way 1/5/15 shots; the any-way ones (transfer,
+#      protonet, baseline_pp) also at 20- and 35-way. Two processes, one per core; a pass cut short
+#      resumes where it stopped (evaluate skips what it scored);
+#   2. maml and mtl_maml meta-trained at 20-way 1-shot under Table 1's protocol (experiment fewshot-20way), in
+#      pieces of at most an hour that resume, then scored at 20-way 1/5/15 shots alike;
+#   3. after 1 and after 2, the raw results added to leaderboards/omniglot-mtl and the table regenerated, with each MTL against its
+#      parent (--compare). Commit that folder after each seed.
+#   STORE=/work/stores/t1c scripts/table2_pieces.sh 0 1
+set -uo pipefail
+# shellcheck disable=SC2086  # $ANY_WAY is a list of algorithm names
+export STORE=${STORE:-stores/omniglot-alphabets} OMP_NUM_THREADS=1
+out=${OUT:-leaderboards/omniglot-mtl}
+uri="sqlite:///$(realpath "$STORE")/mlflow.db"
+data=(--data-root ../shared/data/omniglot)
+ANY_WAY="transfer protonet baseline_pp"
+REPRODUCE="scripts/table2_pieces.sh SEED (one piece per seed; leaderboards/README, Table 2)"
+
+ev() {  # one evaluate pass: ev EXPERIMENT TRAINED_SETTING SEED WAYS SHOTS ALGORITHM...
+  local exp=$1 trained=$2 seed=$3 ways=$4 shots=$5
+  shift 5
+  echo "=== $(date -Is) seed $seed: $* ($trained models) at $ways-way $shots-shot"
+  python -m benchmark evaluate --tracking-uri "$uri" --experiment "$exp" --trained-setting "$trained" --seeds "$seed" \
+      --algorithm "$@" --weights best --ways "$ways" --shots "$shots" --queries 5 --eval-experiment mtl-question "${data[@]}"
+}
+
+table() {  # the raw results into the table's folder, and the table regenerated from them
+  python -m benchmark leaderboard --suite fewshot --tracking-uri "$uri" --experiment fewshot-20way \
+      --export "$out/training-20way" --merge 2>/dev/null || true  # (none before the first 20-way training)
+  python -m benchmark leaderboard --suite fewshot --tracking-uri "$uri" --experiment mtl-question --export "$out" --merge
+  python -m benchmark leaderboard --suite fewshot --from "$out" --out "$out" --compare mtl_maml:maml mtl_reptile:reptile \
+      --reproduce "$REPRODUCE"
+}
+
+for seed in "$@"; do
+  (for k in 1 5 15; do ev fewshot "5-way 1-shot" "$seed" 5 "$k" reptile $ANY_WAY; done
+   for w in 20 35; do for k in 1 5 15; do ev fewshot "5-way 1-shot" "$seed" "$w" "$k" $ANY_WAY; done; done) &
+  (for k in 1 5 15; do ev fewshot "5-way 1-shot" "$seed" 5 "$k" mtl_reptile maml mtl_maml; done) &
+  wait
+  table
+  for attempt in 1 2 3; do
+    echo "=== $(date -Is) seed $seed, 20-way 1-shot training, attempt $attempt: maml mtl_maml"
+    timeout 3600 python -m benchmark run --suite fewshot --profile omniglot-alphabets --seeds "$seed" --ways 20 --shots 1 \
+        --algorithm maml mtl_maml --workers 2 --experiment fewshot-20way --tracking-uri "$uri" \
+        --checkpoint-dir "$STORE/checkpoints" --out "$STORE/results" --no-progress "${data[@]}"
+    rc=$?
+    echo "=== $(date -Is) rc $rc"
+    [ "$rc" -eq 124 ] || break  # 124: cut at the hour, resume
+  done
+  (ev fewshot-20way "20-way 1-shot" "$seed" 20 1 maml; ev fewshot-20way "20-way 1-shot" "$seed" 20 15 maml) &
+  (ev fewshot-20way "20-way 1-shot" "$seed" 20 1 mtl_maml; ev fewshot-20way "20-way 1-shot" "$seed" 20 5 maml mtl_maml
+   ev fewshot-20way "20-way 1-shot" "$seed" 20 15 mtl_maml) &
+  wait
+  table
+done
