@@ -1,33 +1,37 @@
 #!/usr/bin/env bash
 # Table 1 of the Omniglot reruns (issue 28; plan in leaderboards/README): every piece of the given seeds, one after
-# another, each at most an hour (a piece cut by the hour resumes once at once; rerun the script to continue). Cells
+# another, each at most an hour (a piece cut by the hour resumes at once; rerun the script to continue). Cells
 # already committed to the table's folder are skipped (--done-in, via table_piece.sh); commit that folder after each
 # piece.
-#   STORE=stores/t1 scripts/table1_pieces.sh 0 1                  # every group, 1- then 5-shot
+#   STORE=stores/t1 scripts/table1_pieces.sh 0 1                  # every algorithm, 1- then 5-shot
 #   SHOTS=1 STORE=stores/t1 scripts/table1_pieces.sh 1 2 3 4      # the plan's first step: 1-shot only
 #   SHOTS=5 ONLY=embedding STORE=stores/t1 scripts/table1_pieces.sh 1 2 3 4
 #   BN=inductive ONLY=sensitivity OUT=leaderboards/omniglot-alphabets/bn-inductive STORE=stores/bn \
 #       scripts/table1_pieces.sh 0 1 2                            # the other batch-norm mode's sensitivity table
-# SHOTS: the shot counts (default "1 5"); ONLY: the groups by name (default "embedding maml reptile"); BN: --bn-eval.
+# SHOTS: the shot counts (default "1 5"); ONLY: the groups by name (default all; embedding, maml, reptile,
+# sensitivity); BN: --bn-eval.
 set -uo pipefail
 export STORE=${STORE:-stores/omniglot-alphabets} OMP_NUM_THREADS=1
 declare -A GROUPS_=([embedding]="protonet matching_net nearest_neighbour transfer baseline_pp linear_probe anil finetune"
                     [maml]="maml fomaml metasgd mtl_maml" [reptile]="reptile mtl_reptile"
                     [sensitivity]="protonet matching_net maml baseline_pp transfer")
+# all: one grid per setting, so both workers stay busy to its end (the runner starts the costliest cells first; the
+# hourly cut exports what finished); the three groups were the pieces of seed 0, where one core idled at each group's end
+GROUPS_[all]="${GROUPS_[embedding]} ${GROUPS_[maml]} ${GROUPS_[reptile]}"
 bn=()
 if [ -n "${BN:-}" ]; then bn=(--bn-eval "$BN"); fi
 for seed in "$@"; do
   for shots in ${SHOTS:-1 5}; do
-    for name in ${ONLY:-embedding maml reptile}; do
-      group=${GROUPS_[$name]:?"unknown group $name (embedding, maml, reptile, sensitivity)"}
-      for attempt in 1 2; do
+    for name in ${ONLY:-all}; do
+      group=${GROUPS_[$name]:?"unknown group $name (all, embedding, maml, reptile, sensitivity)"}
+      for attempt in 1 2 3 4 5 6; do  # an hour each: a whole setting takes 3-5 hours on 2 cores
         echo "=== $(date -Is) seed $seed, $shots-shot, attempt $attempt: $group"
         # shellcheck disable=SC2086  # the group is a list of algorithm names
         timeout 3600 scripts/table_piece.sh fewshot omniglot-alphabets "$seed" --data-root ../shared/data/omniglot \
             --shots "$shots" --workers 2 ${bn[@]+"${bn[@]}"} --algorithm $group
         rc=$?
         echo "=== $(date -Is) rc $rc"
-        [ "$rc" -eq 124 ] || break  # 124: cut at the hour, resume once more
+        [ "$rc" -eq 124 ] || break  # 124: cut at the hour, resume
       done
     done
   done
