@@ -31,3 +31,4 @@ for runs in sorted(ROOT.glob("**/*-runs.csv.gz")):
     print(" ".join(cmd[1:]), flush=True)
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
 subprocess.run([sys.executable, "scripts/protocol_sides.py"], check=True)  # the Omniglot verdicts of v1 and v3 side by side
+subprocess.run([sys.executable, "scripts/paper_orientation.py"], check=True)  # the MTL paper's Table 1 beside Table 2
