@@ -58,6 +58,13 @@ def test_evaluate_reproduces_the_source_runs_accuracy_and_leaves_it_untouched(tr
 
     raw = pd.read_csv(out / "fewshot-runs.csv.gz")
     assert set(raw.run_id) == {r.info.run_id for r in evals.values()}  # the evaluation runs, not their sources
+    curves = pd.read_csv(out / "fewshot-curves.csv.gz")
+    for src in sources.values():  # each evaluation carries its model's training: its validation curve and iterations
+        new = evals[src.info.run_id].info.run_id
+        history = [(m.step, 100 * m.value) for m in _client(uri).get_metric_history(src.info.run_id, "val_acc")]
+        assert history and list(curves[curves.run_id == new][["step", "val_acc"]].itertuples(index=False, name=None)) == history
+        row = raw.set_index("run_id").loc[new]
+        assert row.source_run_id == src.info.run_id and row.iterations == src.data.metrics["meta_iterations_run"]
     for a, r in sources.items():  # the sources are not modified
         now = _client(uri).get_run(r.info.run_id)
         assert (now.info.status, dict(now.data.metrics), dict(now.data.tags)) == before[a]

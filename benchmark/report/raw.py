@@ -57,6 +57,7 @@ def _run_row(suite, r) -> dict:
         "load": m.get("machine_load", math.nan),
         "cores": int(t["hardware.cpu_count"]) if t.get("hardware.cpu_count", "").isdigit() else math.nan,
         "plugins": t.get("plugins", ""),  # a researcher's own algorithm: its file hash or package version
+        "source_run_id": t.get("source_run_id", ""),  # an evaluate run: the training run whose weights it scored
         "hparams": json.dumps({k[3:]: v for k, v in sorted(p.items()) if k.startswith("hp.")}),
     }
 
@@ -66,12 +67,15 @@ CURVE_COLUMNS = ["run_id", "step", "val_acc"]
 
 def curves_from_tracker(tracker, runs: pd.DataFrame) -> pd.DataFrame:
     """The validation curve (percent) of every FINISHED run, the plateau evidence: from the
-    grids' raw-results files where they have it, else one metric-history request per run."""
+    grids' raw-results files where they have it, else one metric-history request per run. An
+    `evaluate` run has the curve of the training run whose weights it scored (the model's plateau)."""
     need = set(runs[runs.status == "FINISHED"].run_id) if len(runs) else set()
     suite = runs.suite.iloc[0] if len(runs) else ""
     with tempfile.TemporaryDirectory() as d:
         frames = _from_grids(tracker, runs.attrs.get("grids", []), f"{suite}-curves.csv.gz", need, Path(d))
-    rows = [{"run_id": rid, "step": s, "val_acc": 100 * v} for rid in sorted(need) for s, v in tracker.metric_history(rid, "val_acc")]
+    source = dict(zip(runs.run_id, runs.source_run_id)) if "source_run_id" in runs else {}
+    rows = [{"run_id": rid, "step": s, "val_acc": 100 * v} for rid in sorted(need)
+            for s, v in tracker.metric_history(source.get(rid) or rid, "val_acc")]
     out = pd.concat([*frames, pd.DataFrame(rows, columns=CURVE_COLUMNS)], ignore_index=True)
     return out.sort_values(["run_id", "step"]).reset_index(drop=True)[CURVE_COLUMNS]
 

@@ -135,6 +135,8 @@ def evaluate_run(src_tracker, eval_tracker, run_id: str, which: str, c: Changes,
     result = RunResult(spec=spec, status="FINISHED", metrics=metrics, run_id=rid, keep_weights="none")
     source_metrics = src_tracker.client.get_run(run_id).data.metrics
     result.metrics["train_time_s"] = source_metrics.get("train_time_s", float("nan"))  # the source's cost, for relative cost
+    if "meta_iterations_run" in source_metrics:  # what the scored model trained (fewer at a plateau stop)
+        result.metrics["meta_iterations_run"] = source_metrics["meta_iterations_run"]
     result.metrics["eval_time_s"] = time.perf_counter() - t0
     close_run(eval_tracker, result, t0)
     return result
