@@ -247,3 +247,17 @@ class _nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+def test_a_table_of_evaluations_declares_how_its_models_were_scored():
+    """Table 2 scores Table 1's models with evaluate: its header declares the profile's deviations of that scoring
+    (cited), which a table of the training runs themselves does not list."""
+    from benchmark.report.leaderboard import _deviations, tables
+
+    algos = {"maml", "transfer", "finetune"}
+    assert "Table 2" not in _deviations("fewshot", "omniglot-alphabets", algos)
+    scored = _deviations("fewshot", "omniglot-alphabets", algos, scored=True)
+    assert "[!] Table 2, the MTL question: models and settings (maml, transfer)" in scored  # not finetune: not in it
+    df = pd.DataFrame([_row("standard", s, 40.0 + s) | {"source_run_id": "a1"} for s in range(3)]
+                      + [_row("mltp", s, 41.0 + s) | {"source_run_id": ""} for s in range(3)])
+    assert tables(df, "standard", "standard").set_index("algorithm").evaluation.to_dict() == {"standard": True, "mltp": False}

@@ -110,6 +110,8 @@ def _row(suite: str, key: tuple, a: pd.DataFrame, base_time: float, base_paper, 
         "plateau": plateau.summary(list(a.val_tail_gain)) if "val_tail_gain" in a else "-",
         "tail_gain_max": a.val_tail_gain.max() if "val_tail_gain" in a else math.nan,
         "protocol": int(a.protocol.min()) if "protocol" in a else 1,  # the suite's protocol version of the oldest run
+        # `evaluate` runs: trained models scored again (their profile's deviations of scoring apply)
+        "evaluation": bool((a.source_run_id.astype(str).str.len() > 0).any()) if "source_run_id" in a else False,
     }
 
 
@@ -270,13 +272,15 @@ def _legend(suite: str, baseline: str, family: str) -> list[str]:
     ]
 
 
-def _deviations(suite: str, profile: str, algorithms: set[str]) -> str:
+def _deviations(suite: str, profile: str, algorithms: set[str], scored: bool = False) -> str:
     """The profile's recorded deviations from the papers ([!]) and decisions ([=]) that
-    concern the algorithms of a table."""
+    concern the algorithms of a table (``scored``: a table of `evaluate` runs, which has those of its scoring too)."""
     from ..suites.deviations import for_profile
 
     out = []
     for dv in for_profile(suite, profile):
+        if dv.scored and not scored:
+            continue
         who = sorted(algorithms & set(dv.algorithms)) if dv.algorithms else []
         if dv.algorithms and not who:
             continue
@@ -294,7 +298,7 @@ def _protocol_lines(suite: str, profile: str, g: pd.DataFrame) -> list[str]:
         return [f"Protocol: measured under {'; '.join(s.protocol_history.get(v, f'protocol v{v}') for v in old)}. Not the "
                 f"protocol v{s.protocol_version} that `python -m benchmark list --protocol {profile} --suite {suite}` "
                 "describes now.", ""]
-    if devs := _deviations(suite, profile, set(g.algorithm)):
+    if devs := _deviations(suite, profile, set(g.algorithm), bool(g.get("evaluation", pd.Series(dtype=bool)).any())):
         return [f"Protocol: v{s.protocol_version}; {devs} (`python -m benchmark list --protocol {profile} --suite {suite}`).", ""]
     return []
 

@@ -188,7 +188,7 @@ def read(folder: str | Path, suite: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
         runs = pd.read_csv(pr, keep_default_na=False, na_values=[""],
                            dtype={"setting": str, "source": str, "scale_note": str, "paper_dataset": str,
-                                  "episodes_fingerprint": str, "bn_eval": str})
+                                  "episodes_fingerprint": str, "bn_eval": str, "source_run_id": str})
         episodes = pd.read_csv(pe) if pe.is_file() else pd.DataFrame(columns=["run_id", "episode", "acc"])
     except (OSError, EOFError, zlib.error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ValueError(f"raw results in {folder} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
@@ -201,7 +201,9 @@ def read(folder: str | Path, suite: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         runs["protocol"] = 1
     if "bn_eval" not in runs:  # raw results written before --bn-eval: the suite's one mode then
         runs["bn_eval"] = "".join(get_suite(suite).bn_modes[:1])
-    for c in ("setting", "source", "scale_note", "paper_dataset", "episodes_fingerprint", "bn_eval"):
+    if "source_run_id" not in runs:  # raw results written before evaluate runs named their source
+        runs["source_run_id"] = ""
+    for c in ("setting", "source", "scale_note", "paper_dataset", "episodes_fingerprint", "bn_eval", "source_run_id"):
         runs[c] = runs[c].fillna("")
     return runs, episodes
 

@@ -15,12 +15,14 @@ class Deviation:
     why: str
     decided: bool = False  # a choice where the sources are silent or disagree, not a deviation
     covers: tuple[str, ...] = ()  # the source elements (sources.py) whose resolved values this declares
+    scored: bool = False  # concerns the profile's models as `evaluate` scores them (a table of evaluations) only
 
 
 ALL: tuple[str, ...] = ()
 MAML_FAMILY = ("maml", "fomaml", "anil", "metasgd", "mtl_maml")
 REPTILE = ("reptile", "mtl_reptile")
 TRANSFER = ("transfer", "nearest_neighbour", "baseline_pp", "linear_probe")
+MTL_QUESTION = ("transfer", "protonet", "baseline_pp", "reptile", "mtl_reptile", "maml", "mtl_maml")  # seed 003's Table 1
 
 # -- the test-time information rule: the same for every algorithm (issue 26) -------------------------------------
 RULE = Deviation(
@@ -123,6 +125,12 @@ DEVIATIONS: dict[tuple[str, str], list[Deviation]] = {
                   "Snell et al. Sec. 3.1", "the test ways and the profile's budget, constant lr: every algorithm sees the "
                   "same data per iteration", covers=("train_ways", "train_queries", "meta_batch", "lr_halve_every")),
         MAML_QUERIES, MAML_NET, PROTONET_NET, PROTONET_EPISODES, *COMMON,
+        Deviation("Table 2, the MTL question: models and settings", MTL_QUESTION, "each setting's own models at 5-, 20- "
+                  "and 35-way x 1, 5 and 100 shots (miniImageNet)", "Eshratifar et al. (seed 003) Table 1",
+                  "Table 1's 5-way 1-shot models (best validation weights) scored by `evaluate` at 1, 5 and 15 shots "
+                  "(an alphabet's 20 drawers: 15 shots + 5 queries per class); transfer, protonet and baseline_pp also "
+                  "at 20- and 35-way; maml and mtl_maml meta-trained at 20-way 1-shot as well; the Reptile pair at 5-way "
+                  "only (scripts/table2_pieces.sh; the cut: leaderboards/README)", scored=True),
     ],
     ("fewshot", "omniglot"): [
         Deviation("test characters", REPTILE, "the 423 test characters unrotated", "openai/supervised-reptile "
