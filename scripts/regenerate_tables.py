@@ -30,5 +30,6 @@ for runs in sorted(ROOT.glob("**/*-runs.csv.gz")):
     cmd += ["--reproduce", runs_line.group(1)] if runs_line else []
     print(" ".join(cmd[1:]), flush=True)
     subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-subprocess.run([sys.executable, "scripts/protocol_sides.py"], check=True)  # the Omniglot verdicts of v1 and v3 side by side
-subprocess.run([sys.executable, "scripts/paper_orientation.py"], check=True)  # the MTL paper's Table 1 beside Table 2
+if len(sys.argv) == 1 or any(a.startswith("omniglot") for a in sys.argv[1:]):
+    subprocess.run([sys.executable, "scripts/protocol_sides.py"], check=True)  # the Omniglot verdicts of v1 and v3 side by side
+    subprocess.run([sys.executable, "scripts/paper_orientation.py"], check=True)  # the MTL paper's Table 1 beside Table 2

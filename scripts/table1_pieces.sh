@@ -20,6 +20,7 @@ declare -A GROUPS_=([embedding]="protonet matching_net nearest_neighbour transfe
 GROUPS_[all]="${GROUPS_[embedding]} ${GROUPS_[maml]} ${GROUPS_[reptile]}"
 bn=()
 if [ -n "${BN:-}" ]; then bn=(--bn-eval "$BN"); fi
+failed=0
 for seed in "$@"; do
   for shots in ${SHOTS:-1 5}; do
     for name in ${ONLY:-all}; do
@@ -33,6 +34,8 @@ for seed in "$@"; do
         echo "=== $(date -Is) rc $rc"
         [ "$rc" -eq 124 ] || break  # 124: cut at the hour, resume
       done
+      [ "$rc" -eq 0 ] || failed=1  # a FAILED run (listed above), bad input, or still unfinished after the last hour
     done
   done
 done
+exit "$failed"

@@ -15,7 +15,7 @@
 set -uo pipefail
 # shellcheck disable=SC2086  # $ANY_WAY is a list of algorithm names
 export STORE=${STORE:-stores/omniglot-alphabets} OMP_NUM_THREADS=1
-out=${OUT:-leaderboards/omniglot-mtl}
+out=${T2_OUT:-leaderboards/omniglot-mtl}  # not OUT: table_piece.sh names Table 1's folder so
 uri="sqlite:///$(realpath "$STORE")/mlflow.db"
 data=(--data-root ../shared/data/omniglot)
 ANY_WAY="transfer protonet baseline_pp"
@@ -30,20 +30,30 @@ ev() {  # one evaluate pass: ev EXPERIMENT TRAINED_SETTING SEED WAYS SHOTS ALGOR
 }
 
 table() {  # the raw results into the table's folder, and the table regenerated from them
-  python -m benchmark leaderboard --suite fewshot --tracking-uri "$uri" --experiment fewshot-20way \
-      --export "$out/training-20way" --merge 2>/dev/null || true  # (none before the first 20-way training)
-  python -m benchmark leaderboard --suite fewshot --tracking-uri "$uri" --experiment mtl-question --export "$out" --merge
-  python -m benchmark leaderboard --suite fewshot --from "$out" --out "$out" --compare mtl_maml:maml mtl_reptile:reptile \
-      --reproduce "$REPRODUCE"
+  if [ "${1:-}" = with-20way ]; then  # the 20-way models' training runs (curves, plateau), beside the table
+    python -m benchmark leaderboard --suite fewshot --tracking-uri "$uri" --experiment fewshot-20way \
+        --export "$out/training-20way" --merge || failed=1
+  fi
+  python -m benchmark leaderboard --suite fewshot --tracking-uri "$uri" --experiment mtl-question --export "$out" --merge \
+      && python -m benchmark leaderboard --suite fewshot --from "$out" --out "$out" \
+          --compare mtl_maml:maml mtl_reptile:reptile --reproduce "$REPRODUCE" || failed=1
 }
 
+both() {  # wait for the two passes of a step; a failed one is reported at the end (rerun to complete it)
+  for pid in "$@"; do wait "$pid" || failed=1; done
+}
+
+failed=0
 for seed in "$@"; do
-  (for k in 1 5 15; do ev fewshot "5-way 1-shot" "$seed" 5 "$k" reptile $ANY_WAY; done
-   for w in 20 35; do for k in 1 5 15; do ev fewshot "5-way 1-shot" "$seed" "$w" "$k" $ANY_WAY; done; done) &
-  (for k in 1 5 15; do ev fewshot "5-way 1-shot" "$seed" 5 "$k" mtl_reptile maml mtl_maml; done) &
-  wait
+  (rc=0
+   for k in 1 5 15; do ev fewshot "5-way 1-shot" "$seed" 5 "$k" reptile $ANY_WAY || rc=1; done
+   for w in 20 35; do for k in 1 5 15; do ev fewshot "5-way 1-shot" "$seed" "$w" "$k" $ANY_WAY || rc=1; done; done
+   exit $rc) &
+  a=$!
+  (rc=0; for k in 1 5 15; do ev fewshot "5-way 1-shot" "$seed" 5 "$k" mtl_reptile maml mtl_maml || rc=1; done; exit $rc) &
+  both $a $!
   table
-  for attempt in 1 2 3; do
+  for attempt in 1 2 3 4; do
     echo "=== $(date -Is) seed $seed, 20-way 1-shot training, attempt $attempt: maml mtl_maml"
     timeout 3600 python -m benchmark run --suite fewshot --profile omniglot-alphabets --seeds "$seed" --ways 20 --shots 1 \
         --algorithm maml mtl_maml --workers 2 --experiment fewshot-20way --tracking-uri "$uri" \
@@ -52,9 +62,15 @@ for seed in "$@"; do
     echo "=== $(date -Is) rc $rc"
     [ "$rc" -eq 124 ] || break  # 124: cut at the hour, resume
   done
-  (ev fewshot-20way "20-way 1-shot" "$seed" 20 1 maml; ev fewshot-20way "20-way 1-shot" "$seed" 20 15 maml) &
-  (ev fewshot-20way "20-way 1-shot" "$seed" 20 1 mtl_maml; ev fewshot-20way "20-way 1-shot" "$seed" 20 5 maml mtl_maml
-   ev fewshot-20way "20-way 1-shot" "$seed" 20 15 mtl_maml) &
-  wait
-  table
+  [ "$rc" -eq 0 ] || failed=1
+  (rc=0; ev fewshot-20way "20-way 1-shot" "$seed" 20 1 maml || rc=1; ev fewshot-20way "20-way 1-shot" "$seed" 20 15 maml || rc=1
+   exit $rc) &
+  a=$!
+  (rc=0; ev fewshot-20way "20-way 1-shot" "$seed" 20 1 mtl_maml || rc=1
+   ev fewshot-20way "20-way 1-shot" "$seed" 20 5 maml mtl_maml || rc=1; ev fewshot-20way "20-way 1-shot" "$seed" 20 15 mtl_maml || rc=1
+   exit $rc) &
+  both $a $!
+  table with-20way
 done
+[ "$failed" -eq 0 ] || echo "=== $(date -Is) some step failed (its lines above): rerun the same command to complete it"
+exit "$failed"

@@ -205,8 +205,26 @@ def test_planned_pairs_are_judged_in_the_baselines_holm_family(tmp_path):
     assert pd.read_csv(tmp_path / "standard-pairs.csv").versus.tolist() == ["mltp_fo"]
     build_frames(df.assign(status="FINISHED"), pd.DataFrame(columns=["run_id", "episode", "acc"]), "standard", tmp_path)
     assert not (tmp_path / "standard-pairs.csv").exists() and "Planned" not in md.read_text()  # no stale pairs
-    with pytest.raises(ValueError, match="standard is the baseline"):
-        build_frames(df.assign(status="FINISHED"), pd.DataFrame(), "standard", tmp_path, pairs=(("mltp", "standard"),))
+    for pairs in ((("mltp", "standard"),), (("standard", "mltp"),)):  # the baseline's own comparisons are the table's
+        with pytest.raises(ValueError, match="standard is the baseline"):
+            build_frames(df.assign(status="FINISHED"), pd.DataFrame(), "standard", tmp_path, pairs=pairs)
+    with pytest.raises(ValueError, match="a pair is named twice"):  # one comparison counted twice would enlarge the family
+        build_frames(df.assign(status="FINISHED"), pd.DataFrame(), "standard", tmp_path,
+                     pairs=(("mltp", "mltp_fo"), ("mltp_fo", "mltp")))
+
+
+def test_exporting_an_experiment_without_runs_writes_nothing(tmp_path, capsys):
+    """An empty export would replace a folder's raw results, or break the next --merge into it: one line instead."""
+    from benchmark.track.tracking import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    Tracker(uri, "fewshot")
+    out = tmp_path / "raw"
+    assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", uri, "--experiment", "fewshot-20way",
+                 "--export", str(out), "--merge"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no fewshot-suite runs in experiment 'fewshot-20way'" in err and "\n" not in err
+    assert not (out / "fewshot-runs.csv.gz").exists()
 
 
 def test_a_table_of_several_settings_opens_with_their_overview():

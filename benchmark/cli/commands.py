@@ -508,7 +508,10 @@ def cmd_leaderboard(args, argv) -> int:
         source = Tracker(args.tracking_uri, args.experiment or args.suite)
         where = source.uri
         if args.export:
-            runs, episodes, kept = export(source, args.suite, args.export, merge=args.merge)
+            try:
+                runs, episodes, kept = export(source, args.suite, args.export, merge=args.merge)
+            except ValueError as e:
+                return fail(str(e))
             print(f"raw results of {where} -> {runs}, {episodes}"
                   + (f" (kept {kept} run(s) of other stores already there)" if args.merge else ""))
             return 0
@@ -531,6 +534,10 @@ def _sources(tracker, args) -> list[str]:
             and (not args.algorithm or r.data.tags.get("algorithm") in args.algorithm)
             and (seeds is None or r.data.tags.get("seed") in seeds)
             and (not args.trained_setting or r.data.tags.get("setting") == args.trained_setting)]
+    newest: dict[str, object] = {}  # one source per configuration: the newest, as the tables keep it
+    for r in sorted(runs, key=lambda r: r.info.start_time):
+        newest[r.data.tags["config_key"]] = r
+    runs = list(newest.values())
     if tracker.client.get_experiment_by_name(args.experiment) is None or not runs:
         which = [f"for {' '.join(args.algorithm)}" if args.algorithm else "", f"seeds {' '.join(sorted(seeds))}" if seeds else "",
                  f"trained at {args.trained_setting}" if args.trained_setting else ""]

@@ -458,9 +458,11 @@ def build_frames(runs: pd.DataFrame, episodes: pd.DataFrame, suite: str, out: Pa
     df, left_out = raw.finished(runs)
     if len(df) and baseline not in set(df.algorithm):
         raise ValueError(f"baseline {baseline!r} has no finished runs; algorithms present: {', '.join(sorted(set(df.algorithm)))}")
+    if len(set(map(frozenset, pairs))) < len(pairs):
+        raise ValueError(f"--compare {' '.join(f'{a}:{b}' for a, b in pairs)}: a pair is named twice (in either order)")
     for a, b in pairs:
-        if len(df) and (b == baseline or not {a, b} <= set(df.algorithm)):
-            why = (f"{b} is the baseline: every algorithm is already judged against it" if b == baseline else
+        if len(df) and (baseline in (a, b) or not {a, b} <= set(df.algorithm)):
+            why = (f"{baseline} is the baseline: every algorithm is already judged against it" if baseline in (a, b) else
                    f"{a if a not in set(df.algorithm) else b} has no finished runs")
             raise ValueError(f"--compare {a}:{b}: {why}; algorithms present: {', '.join(sorted(set(df.algorithm)))}")
     out.mkdir(parents=True, exist_ok=True)
@@ -583,6 +585,9 @@ def export(tracker, suite: str, folder: str | Path, merge: bool = False) -> tupl
     """The store's raw results into ``folder``; ``merge``: keeping the runs already there that
     the store does not hold (the count is returned)."""
     runs, episodes = raw.from_tracker(tracker, suite)
+    if runs.empty:  # nothing to write: an empty file would replace (or, merged later, break) a folder's raw results
+        raise ValueError(f"no {suite}-suite runs in experiment {tracker.experiment!r} of {tracker.uri}: nothing exported "
+                         "(name the runs' experiment with --experiment)")
     curves = raw.curves_from_tracker(tracker, runs)
     kept = 0
     if merge:
