@@ -49,9 +49,9 @@ class Result:
 def _spec(name: str):
     cls = algorithms.get_class(name)
     if cls.consumes == "episodes":
-        o = Overrides(algorithms=[name], seeds=[0], meta_iterations=4, test_episodes=3)
+        o = Overrides(algorithms=[name], seeds=[0], meta_iterations=4, test_episodes=2)
         spec = build_plan("fewshot", "quick", o)[0]
-        return dataclasses.replace(spec, val_every=2, val_episodes=2)
+        return dataclasses.replace(spec, val_every=2, val_episodes=1)
     o = Overrides(algorithms=[name], seeds=[0], epochs=2, max_steps=4, train_per_class=5)
     return build_plan("standard", "quick", o)[0]
 
