@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # Table 2 of the Omniglot reruns (issue 28): the MTL paper's question, whether MTL beats transfer learning and its
 # own meta-learner as ways and shots grow (plan and cuts in leaderboards/README). Per seed, in Table 1's store
-# (whose 5-way 1-shot models it scores, so run it where Table 1's pieces of that seed ran):
+# (whose models it scores, so run it where Table 1's pieces of that seed ran, after both of its settings):
 #   1. evaluate passes of the best-validation weights into the experiment mtl-question, 5 queries per class
-#      (15 shots + 5 queries fill an alphabet's 20 drawers): the 5-way 1-shot models of transfer, protonet,
-#      baseline_pp, reptile, mtl_reptile, maml and mtl_maml at 5-way 1/5/15 shots; the any-way ones (transfer,
-#      protonet, baseline_pp) also at 20- and 35-way. Two processes, one per core; a pass cut short
-#      resumes where it stopped (evaluate skips what it scored);
+#      (15 shots + 5 queries fill an alphabet's 20 drawers), each shot count scored with the models trained at
+#      the nearest shot count Table 1 has (1 shot: its 1-shot models; 5 and 15 shots: its 5-shot models; measured:
+#      MAML's 1-shot models lose 4.1 pp at 5 shots, leaderboards/omniglot-mtl/shots-matter): transfer, protonet,
+#      baseline_pp, reptile, mtl_reptile, maml and mtl_maml at 5-way; the any-way ones (transfer, protonet,
+#      baseline_pp) also at 20- and 35-way. Two processes, one per core; a pass cut short resumes where it stopped
+#      (evaluate skips what it scored), and a model not trained yet is scored by the next run of this script;
 #   2. maml and mtl_maml meta-trained at 20-way 1-shot under Table 1's protocol (experiment fewshot-20way), in
-#      pieces of at most an hour that resume, then scored at 20-way 1/5/15 shots alike;
-#   3. after 1 and after 2, the raw results added to leaderboards/omniglot-mtl and the table regenerated, with each MTL against its
-#      parent (--compare). Commit that folder after each seed.
+#      pieces of at most an hour that resume, then scored at 20-way 1/5/15 shots (from these 1-shot models alike);
+#   3. after 1 and after 2, the raw results added to leaderboards/omniglot-mtl (T2_OUT) and the table regenerated,
+#      with each MTL against its parent (--compare). Commit that folder after each seed.
 #   STORE=/work/stores/t1c scripts/table2_pieces.sh 0 1
 set -uo pipefail
 # shellcheck disable=SC2086  # $ANY_WAY is a list of algorithm names
@@ -46,11 +48,18 @@ both() {  # wait for the two passes of a step; a failed one is reported at the e
 failed=0
 for seed in "$@"; do
   (rc=0
-   for k in 1 5 15; do ev fewshot "5-way 1-shot" "$seed" 5 "$k" reptile $ANY_WAY || rc=1; done
-   for w in 20 35; do for k in 1 5 15; do ev fewshot "5-way 1-shot" "$seed" "$w" "$k" $ANY_WAY || rc=1; done; done
+   ev fewshot "5-way 1-shot" "$seed" 5 1 reptile $ANY_WAY || rc=1
+   for k in 5 15; do ev fewshot "5-way 5-shot" "$seed" 5 "$k" reptile $ANY_WAY || rc=1; done
+   for w in 20 35; do
+     ev fewshot "5-way 1-shot" "$seed" "$w" 1 $ANY_WAY || rc=1
+     for k in 5 15; do ev fewshot "5-way 5-shot" "$seed" "$w" "$k" $ANY_WAY || rc=1; done
+   done
    exit $rc) &
   a=$!
-  (rc=0; for k in 1 5 15; do ev fewshot "5-way 1-shot" "$seed" 5 "$k" mtl_reptile maml mtl_maml || rc=1; done; exit $rc) &
+  (rc=0
+   ev fewshot "5-way 1-shot" "$seed" 5 1 mtl_reptile maml mtl_maml || rc=1
+   for k in 5 15; do ev fewshot "5-way 5-shot" "$seed" 5 "$k" mtl_reptile maml mtl_maml || rc=1; done
+   exit $rc) &
   both $a $!
   table
   for attempt in 1 2 3 4; do

@@ -65,6 +65,7 @@ def test_evaluate_reproduces_the_source_runs_accuracy_and_leaves_it_untouched(tr
         assert history and list(curves[curves.run_id == new][["step", "val_acc"]].itertuples(index=False, name=None)) == history
         row = raw.set_index("run_id").loc[new]
         assert row.source_run_id == src.info.run_id and row.iterations == src.data.metrics["meta_iterations_run"]
+        assert row.threads == int(src.data.tags["hardware.torch_threads"])  # the training's threads, for its core-hours
     for a, r in sources.items():  # the sources are not modified
         now = _client(uri).get_run(r.info.run_id)
         assert (now.info.status, dict(now.data.metrics), dict(now.data.tags)) == before[a]

@@ -52,7 +52,8 @@ def _run_row(suite, r) -> dict:
         "top5": 100 * m["final_test_top5"] if "final_test_top5" in m else math.nan,
         "train_time_s": m.get("train_time_s", math.nan), "wall_time_s": m.get("wall_time_s", math.nan),
         "iterations": m.get("meta_iterations_run", math.nan),  # few-shot: meta-iterations trained (fewer at a plateau stop)
-        "threads": int(t["hardware.torch_threads"]) if t.get("hardware.torch_threads", "").isdigit() else math.nan,
+        # the threads the model trained with (an evaluate run's source's): its training cost in core-hours
+        "threads": next((int(t[k]) for k in ("source_threads", "hardware.torch_threads") if t.get(k, "").isdigit()), math.nan),
         # the machine's mean 1-minute load average while the run trained, and its cores: above them, it shared the machine
         "load": m.get("machine_load", math.nan),
         "cores": int(t["hardware.cpu_count"]) if t.get("hardware.cpu_count", "").isdigit() else math.nan,

@@ -128,7 +128,9 @@ def evaluate_run(src_tracker, eval_tracker, run_id: str, which: str, c: Changes,
         note += " with " + ", ".join(f"{k}={v}" for k, v in sorted(c.hparams.items()))
     scale = src.scale if (spec.dataset, spec.data_root) == (src.dataset, src.data_root) else "cross-domain"
     spec = dataclasses.replace(spec, scale=scale, scale_note="; ".join(x for x in (src.scale_note, note) if x))
-    tags = run_tags(spec, device, {"source_run_id": run_id, "weights": which, "evaluation": "1", **process_tags()})
+    trained_with = src_tracker.client.get_run(run_id).data.tags.get("hardware.torch_threads", "")
+    tags = run_tags(spec, device, {"source_run_id": run_id, "weights": which, "evaluation": "1", **process_tags(),
+                                   "source_threads": trained_with})  # the training's threads: its cost in core-hours
     tags["config_key"] = key
     rid = eval_tracker.start(f"eval-{spec.run_name}", {**spec.flat_params(), "source_run_id": run_id, "weights": which}, tags)
     eval_tracker.set_tags(rid, suite.data_tags(spec, data))
