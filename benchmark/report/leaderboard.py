@@ -585,7 +585,8 @@ def export(tracker, suite: str, folder: str | Path, merge: bool = False) -> tupl
     """The store's raw results into ``folder``; ``merge``: keeping the runs already there that
     the store does not hold (the count is returned)."""
     runs, episodes = raw.from_tracker(tracker, suite)
-    if runs.empty:  # nothing to write: an empty file would replace (or, merged later, break) a folder's raw results
+    if runs.empty and not (merge and raw.paths(folder, suite)[0].is_file()):  # (merged: the folder's table is kept)
+        # nothing to write: an empty file would replace (or, merged later, break) a folder's raw results
         raise ValueError(f"no {suite}-suite runs in experiment {tracker.experiment!r} of {tracker.uri}: nothing exported "
                          "(name the runs' experiment with --experiment)")
     curves = raw.curves_from_tracker(tracker, runs)
