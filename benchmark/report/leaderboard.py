@@ -426,7 +426,8 @@ def markdown(board: pd.DataFrame, suite: str, baseline: str, left_out: dict[str,
     if left_out:
         lines += ["Left out: " + ", ".join(f"{n} {k}" for k, n in sorted(left_out.items())) + " run(s).", ""]
     lines += overview_md(board)
-    for key, g in board.groupby(GROUP, sort=False, dropna=False):
+    sections = board.groupby(GROUP, sort=False, dropna=False)  # in the table's order, by ways and then shots
+    for key, g in sorted(sections, key=lambda kg: _ways_shots(kg[0][GROUP.index("setting")])):
         mine = planned[(planned[GROUP].astype(str) == [str(k) for k in key]).all(axis=1)] if planned is not None else None
         lines += _group_md(g, suite, baseline, mine)
     return "\n".join(lines).rstrip() + "\n"
