@@ -324,12 +324,17 @@ def _pairs_md(planned: pd.DataFrame) -> list[str]:
     lines = ["Planned comparisons (`--compare`; in the same Holm family as the baseline's):", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in planned.iterrows():
-        diff = "-" if math.isnan(r["diff"]) else f"{r['diff']:+.2f} [{_fmt(r.diff_lo, '+.2f')}, {_fmt(r.diff_hi, '+.2f')}]"
+        diff = _diff_cell(r)
         lines.append("| " + " | ".join([f"`{r.algorithm}` vs `{r.versus}`", str(r.paired_seeds), diff, _fmt(r.p_holm, ".3g"), r.verdict, _detectable(r), _fmt(r.paper_diff, "+.2f")]) + " |")
     return lines + [""]
 
 
-def _ways_shots(setting: str) -> tuple[int, int]:
+def _diff_cell(r) -> str:
+    """A row's paired difference with its interval, e.g. ``+1.02 [+0.32, +1.72]``."""
+    return "-" if math.isnan(r["diff"]) else f"{r['diff']:+.2f} [{_fmt(r.diff_lo, '+.2f')}, {_fmt(r.diff_hi, '+.2f')}]"
+
+
+def ways_shots(setting: str) -> tuple[int, int]:
     parts = [int(x.split("-")[0]) for x in str(setting).split() if x.split("-")[0].isdigit()]
     return (parts + [0, 0])[:2] if parts else (0, 0)
 
@@ -340,7 +345,7 @@ def overview_md(board: pd.DataFrame) -> list[str]:
     lines: list[str] = []
     keys = [k for k in GROUP if k != "setting"]
     for key, g in board.groupby(keys, sort=False, dropna=False):
-        settings = sorted(set(g.setting), key=_ways_shots)
+        settings = sorted(set(g.setting), key=ways_shots)
         if len(settings) < 2:
             continue
         d = dict(zip(keys, key)) | {"setting": "", "paper_dataset": g.paper_dataset.iloc[0]}
@@ -381,7 +386,7 @@ def _group_md(g: pd.DataFrame, suite: str, baseline: str, planned: pd.DataFrame 
         "rel. cost"] + (["iterations", "core-h"] if costed else []) + (["plateau"] if judged else [])
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for _, r in g.iterrows():
-        diff = "-" if math.isnan(r["diff"]) else f"{r['diff']:+.2f} [{_fmt(r.diff_lo, '+.2f')}, {_fmt(r.diff_hi, '+.2f')}]"
+        diff = _diff_cell(r)
         lines.append("| " + " | ".join([
             r.algorithm, str(r.n), _fmt(r["mean"]), _fmt(r["std"]), *([_fmt(r["ci95"])] if style.interval_column else []),
             _fmt(r.paper, style.paper_format), diff, *(_sequential_cells(r) if seq else [_fmt(r.p_holm, ".3g")]),
@@ -427,7 +432,7 @@ def markdown(board: pd.DataFrame, suite: str, baseline: str, left_out: dict[str,
         lines += ["Left out: " + ", ".join(f"{n} {k}" for k, n in sorted(left_out.items())) + " run(s).", ""]
     lines += overview_md(board)
     sections = board.groupby(GROUP, sort=False, dropna=False)  # in the table's order, by ways and then shots
-    for key, g in sorted(sections, key=lambda kg: _ways_shots(kg[0][GROUP.index("setting")])):
+    for key, g in sorted(sections, key=lambda kg: ways_shots(kg[0][GROUP.index("setting")])):
         mine = planned[(planned[GROUP].astype(str) == [str(k) for k in key]).all(axis=1)] if planned is not None else None
         lines += _group_md(g, suite, baseline, mine)
     return "\n".join(lines).rstrip() + "\n"
