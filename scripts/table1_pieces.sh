@@ -10,6 +10,13 @@
 #       scripts/table1_pieces.sh 0 1 2                            # the other batch-norm mode's sensitivity table
 # SHOTS: the shot counts (default "1 5"); ONLY: the groups by name (default all; embedding, maml, reptile,
 # sensitivity); BN: --bn-eval.
+# The main table's planned comparisons (decided 2026-12-03, before seeds 1-4, so that the answer "do meta-learners
+# beat the simple baselines?" is confirmatory, not a re-test chosen after the table as protocol v1's was): every
+# meta-learner against Baseline++, the strongest simple baseline of protocol v1 and of seed 0, in the same Holm
+# family as the comparisons with transfer (leaderboards/README). The sensitivity table (BN set) has none.
+PLANNED="protonet:baseline_pp matching_net:baseline_pp maml:baseline_pp fomaml:baseline_pp metasgd:baseline_pp \
+anil:baseline_pp reptile:baseline_pp mtl_maml:baseline_pp mtl_reptile:baseline_pp"
+if [ -z "${BN:-}" ]; then export COMPARE=${COMPARE-$PLANNED}; fi
 set -uo pipefail
 export STORE=${STORE:-stores/omniglot-alphabets} OMP_NUM_THREADS=1
 declare -A GROUPS_=([embedding]="protonet matching_net nearest_neighbour transfer baseline_pp linear_probe anil finetune"

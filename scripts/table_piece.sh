@@ -7,7 +7,8 @@
 # Commit leaderboards/<profile>/ after each piece.
 #   scripts/table_piece.sh standard cifar10-reduced 0 --dataset imagefolder --data-root ../shared/data/cifar10-jpeg.tar.gz
 #   scripts/table_piece.sh fewshot omniglot-alphabets 0 --data-root ../shared/data/omniglot --shots 1
-# STORE (default stores/<profile>) holds the MLflow store and checkpoints; OUT (default leaderboards/<profile>) the table.
+# STORE (default stores/<profile>) holds the MLflow store and checkpoints; OUT (default leaderboards/<profile>) the table;
+# COMPARE (optional, "A:B C:D") the table's planned comparisons (leaderboard --compare), kept at every regeneration.
 set -euo pipefail
 suite=$1 profile=$2 seed=$3
 shift 3
@@ -15,7 +16,8 @@ store=${STORE:-stores/$profile}
 out=${OUT:-leaderboards/$profile}
 mkdir -p "$store" "$out"
 uri="sqlite:///$(realpath "$store")/mlflow.db"
-done_in=()
+done_in=() compare=()
+if [ -n "${COMPARE:-}" ]; then read -ra pairs <<< "$COMPARE"; compare=(--compare "${pairs[@]}"); fi
 if [ -f "$out/$suite-runs.csv.gz" ]; then done_in=(--done-in "$out"); fi
 rc=0  # a failed run (listed by run) must not keep the piece's finished runs out of the table
 python -m benchmark run --suite "$suite" --profile "$profile" --seeds "$seed" "$@" --tracking-uri "$uri" \
@@ -24,6 +26,6 @@ if [ "$rc" -eq 2 ]; then exit 2; fi  # bad input: nothing ran (an interrupted pi
 if [ -f "$(realpath "$store")/mlflow.db" ]; then
     python -m benchmark leaderboard --suite "$suite" --tracking-uri "$uri" --export "$out" --merge
 fi
-python -m benchmark leaderboard --suite "$suite" --from "$out" --out "$out" \
+python -m benchmark leaderboard --suite "$suite" --from "$out" --out "$out" ${compare[@]+"${compare[@]}"} \
     --reproduce "scripts/table_piece.sh $suite $profile SEED $* (one piece per seed and setting)"
 exit "$rc"
