@@ -54,6 +54,9 @@ def _write(tmp_path, n_maml=5, v1_maml_verdict="better"):
     old.loc[old.algorithm == "maml", "n"] = 5
     old.loc[(old.algorithm == "maml") & (old.setting == "5-way 1-shot"), "verdict"] = v1_maml_verdict
     old.to_csv(v1 / "fewshot.csv", index=False)
+    old_pairs = pairs.copy()  # v1 judged by v3's plan: protonet was better than Baseline++ at 1 shot under v1
+    old_pairs.loc[(old_pairs.algorithm == "protonet") & (old_pairs.setting == "5-way 1-shot"), "verdict"] = "better"
+    old_pairs.to_csv(t1 / "v1-vs-v3-pairs.csv", index=False)
     for frame, name in zip(_table2(), ("fewshot.csv", "fewshot-pairs.csv")):
         frame.to_csv(t2 / name, index=False)
     return answers.write(tmp_path / "answers.md", t1, t2, v1).read_text()
@@ -69,7 +72,9 @@ def test_every_question_is_answered_from_the_tables_at_five_seeds(tmp_path):
     assert "mtl_maml beats both transfer and maml in 20-way 15-shot; mtl_reptile beats both transfer and reptile in no setting" in page
     assert "| 20-way 15-shot | +3.00 pp [+2.00, +4.00], better | +2.00 pp [+1.00, +3.00], better | - | - |" in page
     q3 = page.split("## 3.")[1]
-    assert "1 row(s) changed their verdict" in q3 and "- 5-way 5-shot, maml: worse -> better" in q3
+    assert "- 5-way 1-shot: v1 maml, protonet; v3 maml" in q3 and "- 5-way 5-shot: v1 none; v3 none" in q3
+    assert "2 verdict(s) changed" in q3 and "- 5-way 5-shot, maml against transfer: worse -> better" in q3
+    assert "- 5-way 1-shot, protonet against baseline_pp: better -> no evidence" in q3
 
 
 def test_a_row_short_of_five_seeds_leaves_its_questions_unanswered(tmp_path):
