@@ -16,7 +16,7 @@
 # family as the comparisons with transfer (leaderboards/README). The sensitivity table (BN set) has none.
 PLANNED="protonet:baseline_pp matching_net:baseline_pp maml:baseline_pp fomaml:baseline_pp metasgd:baseline_pp \
 anil:baseline_pp reptile:baseline_pp mtl_maml:baseline_pp mtl_reptile:baseline_pp"
-if [ -z "${BN:-}" ]; then export COMPARE=${COMPARE-$PLANNED}; fi
+if [ -z "${BN:-}" ]; then export COMPARE=${COMPARE-$PLANNED}; else unset COMPARE; fi
 set -uo pipefail
 export STORE=${STORE:-stores/omniglot-alphabets} OMP_NUM_THREADS=1
 declare -A GROUPS_=([embedding]="protonet matching_net nearest_neighbour transfer baseline_pp linear_probe anil finetune"

@@ -16,8 +16,9 @@ store=${STORE:-stores/$profile}
 out=${OUT:-leaderboards/$profile}
 mkdir -p "$store" "$out"
 uri="sqlite:///$(realpath "$store")/mlflow.db"
-done_in=() compare=()
-if [ -n "${COMPARE:-}" ]; then read -ra pairs <<< "$COMPARE"; compare=(--compare "${pairs[@]}"); fi
+done_in=() compare=() pairs=() env=""
+read -ra pairs <<< "${COMPARE:-}"
+if [ "${#pairs[@]}" -gt 0 ]; then compare=(--compare "${pairs[@]}") env="COMPARE='${pairs[*]}' "; fi
 if [ -f "$out/$suite-runs.csv.gz" ]; then done_in=(--done-in "$out"); fi
 rc=0  # a failed run (listed by run) must not keep the piece's finished runs out of the table
 python -m benchmark run --suite "$suite" --profile "$profile" --seeds "$seed" "$@" --tracking-uri "$uri" \
@@ -27,5 +28,5 @@ if [ -f "$(realpath "$store")/mlflow.db" ]; then
     python -m benchmark leaderboard --suite "$suite" --tracking-uri "$uri" --export "$out" --merge
 fi
 python -m benchmark leaderboard --suite "$suite" --from "$out" --out "$out" ${compare[@]+"${compare[@]}"} \
-    --reproduce "scripts/table_piece.sh $suite $profile SEED $* (one piece per seed and setting)"
+    --reproduce "${env}scripts/table_piece.sh $suite $profile SEED $* (one piece per seed and setting)"
 exit "$rc"

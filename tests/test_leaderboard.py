@@ -279,3 +279,16 @@ def test_a_table_of_evaluations_declares_how_its_models_were_scored():
     df = pd.DataFrame([_row("standard", s, 40.0 + s) | {"source_run_id": "a1"} for s in range(3)]
                       + [_row("mltp", s, 41.0 + s) | {"source_run_id": ""} for s in range(3)])
     assert tables(df, "standard", "standard").set_index("algorithm").evaluation.to_dict() == {"standard": True, "mltp": False}
+
+
+def test_a_planned_pair_waits_for_a_registered_algorithm_that_has_not_run_yet(tmp_path, capsys):
+    """A table built piece by piece plans its comparisons before every algorithm has run: a pair naming a registered
+    algorithm without finished runs is listed as not judged yet, not refused (a typo still is, above)."""
+    df = pd.DataFrame([_row(a, s, 40.0 + s) for a in ("standard", "mltp_fo") for s in range(3)]).assign(status="FINISHED")
+    from benchmark.report import raw
+
+    raw.write(tmp_path, "standard", df, pd.DataFrame(columns=["run_id", "episode", "acc"]))
+    assert main(["leaderboard", "--from", str(tmp_path), "--out", str(tmp_path / "lb"), "--compare", "mltp:mltp_fo"]) == 0
+    md = (tmp_path / "lb" / "standard.md").read_text()
+    assert "Planned comparison mltp:mltp_fo not judged yet: mltp has no finished runs." in md
+    assert not (tmp_path / "lb" / "standard-pairs.csv").exists()

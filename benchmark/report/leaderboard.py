@@ -449,6 +449,25 @@ def build(source, suite: str, out: str | Path, baseline: str | None = None, comm
     return build_frames(runs, episodes, suite, out, baseline, command, reproduce, write_raw, curves, **judging)
 
 
+def _check_pairs(pairs: tuple[tuple[str, str], ...], df: pd.DataFrame, baseline: str) -> list[tuple[str, str, str]]:
+    """Refuses (ValueError, one line) a planned pair named twice, one with the baseline, or one naming neither a
+    finished algorithm nor a registered one (a typo); returns the pairs waiting for a registered algorithm's first
+    finished runs (a table built piece by piece plans its comparisons before every algorithm has run)."""
+    from algorithms.registry import available
+
+    if len(set(map(frozenset, pairs))) < len(pairs):
+        raise ValueError(f"--compare {' '.join(f'{a}:{b}' for a, b in pairs)}: a pair is named twice (in either order)")
+    present, waiting = set(df.algorithm), []
+    for a, b in pairs if len(df) else ():
+        missing = [x for x in (a, b) if x not in present]
+        if baseline in (a, b) or any(x not in available() for x in missing):
+            why = (f"{baseline} is the baseline: every algorithm is already judged against it" if baseline in (a, b) else
+                   f"{missing[0]} has no finished runs")
+            raise ValueError(f"--compare {a}:{b}: {why}; algorithms present: {', '.join(sorted(present))}")
+        waiting += [(a, b, x) for x in missing[:1]]
+    return waiting
+
+
 def build_frames(runs: pd.DataFrame, episodes: pd.DataFrame, suite: str, out: Path, baseline: str | None = None,
                  command: str = "", reproduce: str | None = None, write_raw: bool = True,
                  curves: pd.DataFrame | None = None, family: str = "table",
@@ -464,13 +483,7 @@ def build_frames(runs: pd.DataFrame, episodes: pd.DataFrame, suite: str, out: Pa
     df, left_out = raw.finished(runs)
     if len(df) and baseline not in set(df.algorithm):
         raise ValueError(f"baseline {baseline!r} has no finished runs; algorithms present: {', '.join(sorted(set(df.algorithm)))}")
-    if len(set(map(frozenset, pairs))) < len(pairs):
-        raise ValueError(f"--compare {' '.join(f'{a}:{b}' for a, b in pairs)}: a pair is named twice (in either order)")
-    for a, b in pairs:
-        if len(df) and (baseline in (a, b) or not {a, b} <= set(df.algorithm)):
-            why = (f"{baseline} is the baseline: every algorithm is already judged against it" if baseline in (a, b) else
-                   f"{a if a not in set(df.algorithm) else b} has no finished runs")
-            raise ValueError(f"--compare {a}:{b}: {why}; algorithms present: {', '.join(sorted(set(df.algorithm)))}")
+    waiting = _check_pairs(pairs, df, baseline)
     out.mkdir(parents=True, exist_ok=True)
     if write_raw:
         raw.write(out, suite, runs, episodes)
@@ -484,7 +497,8 @@ def build_frames(runs: pd.DataFrame, episodes: pd.DataFrame, suite: str, out: Pa
         return md, board, left_out
     planned = board[board.versus != ""].reset_index(drop=True)
     board = board[board.versus == ""].drop(columns="versus").reset_index(drop=True)
-    md.write_text(markdown(board, suite, baseline, left_out, command, reproduce, design, planned))
+    md.write_text(markdown(board, suite, baseline, left_out, command, reproduce, design, planned)
+                  + "".join(f"\nPlanned comparison {a}:{b} not judged yet: {x} has no finished runs.\n" for a, b, x in waiting))
     board.to_csv(out / f"{suite}.csv", index=False)
     if len(planned):
         planned.to_csv(pairs_csv, index=False)
