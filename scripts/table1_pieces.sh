@@ -9,7 +9,7 @@
 #   BN=inductive ONLY=sensitivity OUT=leaderboards/omniglot-alphabets/bn-inductive STORE=stores/bn \
 #       scripts/table1_pieces.sh 0 1 2                            # the other batch-norm mode's sensitivity table
 # SHOTS: the shot counts (default "1 5"); ONLY: the groups by name (default all; embedding, maml, reptile,
-# sensitivity); BN: --bn-eval.
+# sensitivity); BN: --bn-eval; WORKERS: parallel runs (default 2, one per core; 1 beside another job's run).
 # The main table's planned comparisons (decided 2026-12-03, before seeds 1-4, so that the answer "do meta-learners
 # beat the simple baselines?" is confirmatory, not a re-test chosen after the table as protocol v1's was): every
 # meta-learner against Baseline++, the strongest simple baseline of protocol v1 and of seed 0, in the same Holm
@@ -36,7 +36,7 @@ for seed in "$@"; do
         echo "=== $(date -Is) seed $seed, $shots-shot, attempt $attempt: $group"
         # shellcheck disable=SC2086  # the group is a list of algorithm names
         timeout 3600 scripts/table_piece.sh fewshot omniglot-alphabets "$seed" --data-root ../shared/data/omniglot \
-            --shots "$shots" --workers 2 ${bn[@]+"${bn[@]}"} --algorithm $group
+            --shots "$shots" --workers "${WORKERS:-2}" ${bn[@]+"${bn[@]}"} --algorithm $group
         rc=$?
         echo "=== $(date -Is) rc $rc"
         [ "$rc" -eq 124 ] || break  # 124: cut at the hour, resume
