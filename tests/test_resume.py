@@ -193,7 +193,7 @@ def test_fewshot_resume_from_checkpoint_state_equals_uninterrupted(algorithm):
 
 def test_a_resumed_runs_wall_time_adds_its_processes(tmp_path, monkeypatch):
     """A run interrupted after its first checkpoint and resumed reports the wall time of both processes (its cost),
-    not only the last one's."""
+    not only the last one's, and the machine's load over both (a first process that shared the machine counts)."""
     from benchmark.plan import Overrides, build_plan
     from benchmark.run import runner
     from benchmark.run.data import DataCache
@@ -209,9 +209,14 @@ def test_a_resumed_runs_wall_time_adds_its_processes(tmp_path, monkeypatch):
         if len(calls) == 2:
             raise KeyboardInterrupt
 
+    monkeypatch.setattr(runner.os, "getloadavg", lambda: (9.0, 0.0, 0.0))  # the first process shared the machine
     with pytest.raises(KeyboardInterrupt):
         runner.execute(spec, tracker, device, cache, progress=False, checkpoint_dir=tmp_path / "ck", on_progress=stop_after_first)
-    first = checkpoint.load(next((tmp_path / "ck").rglob("*.pt")))["wall_time_s"]
-    assert first > 0
+    state = checkpoint.load(next((tmp_path / "ck").rglob("*.pt")))
+    first = state["wall_time_s"]
+    assert first > 0 and state["machine_loads"] == [9.0]
+    monkeypatch.setattr(runner.os, "getloadavg", lambda: (1.0, 0.0, 0.0))
     res = runner.execute(spec, tracker, device, cache, progress=False, checkpoint_dir=tmp_path / "ck")
     assert res.status == "FINISHED" and res.prior_wall == first and res.wall_time > first
+    loads = [9.0] + [1.0] * (len(res.history) - 1)  # one load per record, the first record's from the first process
+    assert res.metrics["machine_load"] == pytest.approx(sum(loads) / len(loads)) and res.metrics["machine_load"] > 1.0

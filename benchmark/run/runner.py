@@ -125,7 +125,9 @@ def _train(spec: RunSpec, tracker, device, cache: DataCache, result: RunResult, 
     if tracker:
         tracker.set_tags(result.run_id, suite.data_tags(spec, data))
 
-    loads: list[float] = []  # the machine's 1-minute load average at each record: did the run share the machine?
+    # the machine's 1-minute load average at each record: did the run share the machine? (kept across a resume, so
+    # the average covers every process of the run, not only the last)
+    loads: list[float] = list(resume.get("machine_loads", [])) if resume else []
 
     def on_record(rnd: int, rec: dict[str, float]) -> None:
         result.history.append(rec)
@@ -138,7 +140,7 @@ def _train(spec: RunSpec, tracker, device, cache: DataCache, result: RunResult, 
 
     def on_checkpoint(state: dict) -> None:
         if ckpt:
-            checkpoint.save(ckpt, {**state, "run_id": result.run_id or "",
+            checkpoint.save(ckpt, {**state, "run_id": result.run_id or "", "machine_loads": list(loads),
                                    "wall_time_s": result.prior_wall + time.perf_counter() - result.started})
 
     session = suite.session(spec, data, device)
