@@ -97,3 +97,41 @@ def test_a_reopened_run_drops_its_interruption_error(tmp_path):
     assert t.reopen(rid)
     run = t.client.get_run(rid)
     assert run.info.status == "RUNNING" and "error" not in run.data.tags
+
+
+def test_a_sigterm_inside_a_store_write_waits_for_its_end(tmp_path, monkeypatch):
+    """An exception raised by the SIGTERM handler inside a SQLite transaction leaves the connection holding the lock
+    (the run cannot be closed KILLED; other writers see 'database is locked'): the handler waits for the write's end,
+    then raises. Outside a write it raises at once."""
+    import os
+    import signal as sig
+
+    import pytest
+
+    from benchmark.run.runner import Terminated, install_signal_handlers
+
+    old = {s: sig.getsignal(s) for s in (sig.SIGTERM, sig.SIGINT)}
+    tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot")
+    run_id = tracker.start("r", params={}, tags={"config_key": "k"})
+    real = tracker.client.log_batch
+
+    def signalled_midway(*args, **kwargs):  # the signal arrives while the write is under way
+        os.kill(os.getpid(), sig.SIGTERM)
+        sum(range(10000))  # bytecodes: the handler has run by now
+        return real(*args, **kwargs)
+
+    install_signal_handlers()
+    try:
+        monkeypatch.setattr(tracker.client, "log_batch", signalled_midway)
+        with pytest.raises(Terminated):
+            tracker.set_tags(run_id, {"written": "yes"})
+        monkeypatch.setattr(tracker.client, "log_batch", real)
+        assert tracker.client.get_run(run_id).data.tags["written"] == "yes"  # the write completed first
+        with pytest.raises(Terminated):
+            os.kill(os.getpid(), sig.SIGTERM)
+            sum(range(10000))
+        tracker.end(run_id, "KILLED")  # the store is writable: no lock was left behind
+        assert tracker.client.get_run(run_id).info.status == "KILLED"
+    finally:
+        for s, h in old.items():
+            sig.signal(s, h)

@@ -23,7 +23,7 @@ import datasets
 from .. import plugins
 from ..plan import RunSpec, precision
 from ..suites import get_suite
-from ..track import provenance
+from ..track import deferral, provenance
 from . import checkpoint, weights
 from .checkpoint import CorruptCheckpointError
 from .data import DataCache
@@ -65,11 +65,13 @@ class RunResult:
 
 
 def _on_term(signum, frame):  # pragma: no cover - exercised by subprocess tests
-    raise Terminated(f"signal {signum}")
+    if not deferral.defer(signum):  # inside a store write: raised again at its end
+        raise Terminated(f"signal {signum}")
 
 
 def _on_int(signum, frame):  # pragma: no cover - exercised by subprocess tests
-    raise Interrupted(f"signal {signum}")
+    if not deferral.defer(signum):
+        raise Interrupted(f"signal {signum}")
 
 
 def install_signal_handlers() -> None:

@@ -65,8 +65,11 @@ def die_with_parent(parent: int) -> None:
 
 def _on_term(signum, frame):
     """A worker's SIGTERM: inside a cell it ends the run KILLED (the runner's handler); idle, the worker just ends."""
+    from ..track import deferral
     from .runner import _on_term as in_a_run
 
+    if deferral.defer(signum):  # inside a store write: raised again at its end
+        return
     if _STATE.get("busy"):
         in_a_run(signum, frame)
     os._exit(128 + signum)

@@ -17,6 +17,7 @@ from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
 
+from .deferral import store_write
 from .stores import check_uri, creation_lock, sqlite_path
 
 DEFAULT_URI = "sqlite:///mlflow.db"
@@ -49,7 +50,8 @@ def _retry(fn, *args, attempts: int = 8, **kwargs):
     delay = 0.1
     for i in range(attempts):
         try:
-            return fn(*args, **kwargs)
+            with store_write():  # a SIGTERM or SIGINT waits for the write's end (deferral.py)
+                return fn(*args, **kwargs)
         except Exception as e:  # mlflow wraps the sqlite error in its own exception types
             if "locked" not in str(e).lower() or i == attempts - 1:
                 raise
