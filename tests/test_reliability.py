@@ -226,6 +226,32 @@ def test_sigkill_of_a_workers_grid_ends_its_workers_and_their_runs(tmp_path, ses
         [(r.info.status, r.data.tags.get("error")) for r in cells], (tmp_path / "grid.log").read_text()[-3000:])
 
 
+def test_sigterm_of_a_workers_grid_with_an_idle_worker_ends_it(tmp_path, session_cache):
+    """`timeout` SIGTERMs a grid after one worker's cell has finished and another's runs: the parent ends in seconds,
+    the running cell KILLED, the grid closed. (It once hung for good: the idle worker, ended, took the pool's queue
+    lock with it, and the busy one, its run closed, went back to wait on that lock for a next cell.)"""
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    cmd = [sys.executable, "-m", "benchmark", "run", "--suite", "fewshot", "--algorithm", "finetune", "maml", "--seeds",
+           "0", "--meta-iterations", "5000", "--test-episodes", "5", "--no-progress", "--workers", "2", "--tracking-uri", uri]
+    with open(tmp_path / "grid.log", "w") as log:
+        p = subprocess.Popen(cmd, cwd=tmp_path, env=_env(session_cache), stdout=log, stderr=subprocess.STDOUT)
+    t0 = time.time()
+    while time.time() - t0 < 180 and "[1/2]" not in (tmp_path / "grid.log").read_text() and p.poll() is None:
+        time.sleep(0.5)  # finetune's cell (no meta-training) is done; maml's runs
+    assert "[1/2]" in (tmp_path / "grid.log").read_text() and p.poll() is None, (tmp_path / "grid.log").read_text()[-2000:]
+    p.send_signal(signal.SIGTERM)
+    try:
+        code = p.wait(timeout=90)
+    except subprocess.TimeoutExpired:
+        for w in _workers_of(p.pid):
+            os.kill(w, signal.SIGKILL)
+        p.kill()
+        pytest.fail("the grid's parent hung after SIGTERM")
+    assert code == 143, (tmp_path / "grid.log").read_text()[-2000:]
+    status = {r.info.run_name: r.info.status for r in _runs(uri, "fewshot")}
+    assert sorted(status.values()) == ["FINISHED", "KILLED", "KILLED"], status  # finetune, maml, the grid
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_tune_interrupted_exits_cleanly_and_leaves_nothing_running(tmp_path, session_cache, sig, code):

@@ -71,6 +71,7 @@ def _on_term(signum, frame):
     if deferral.defer(signum):  # inside a store write: raised again at its end
         return
     if _STATE.get("busy"):
+        _STATE["ending"] = 128 + signum  # after its run closes, the worker ends (see _cell), it takes no next cell
         in_a_run(signum, frame)
     os._exit(128 + signum)
 
@@ -109,6 +110,8 @@ def _cell(spec: RunSpec) -> tuple[RunResult, str]:
         _STATE["busy"] = False
         if os.getppid() != _STATE["parent"]:  # orphaned (its run closed, even where a handler swallowed the signal):
             os._exit(143)  # nobody reads a result or sends a next cell
+        if _STATE.get("ending"):  # told to end (its run is closed KILLED): back in the pool it would wait for a next
+            os._exit(_STATE["ending"])  # cell on the queue's lock, which a worker ended while idle may have taken with it
 
 
 UNGUARDED = ("a worker process died before returning its run: if a script calls the CLI with --workers, put the call "
@@ -121,6 +124,19 @@ def _collect(futures: dict, results: dict, total: int, echo: Callable[[str], Non
         res, line = fut.result()
         results[futures[fut]] = res
         echo(f"[{n}/{total}] {line}")
+
+
+def _end_workers(procs: list, grace: float = 60.0) -> None:
+    """SIGTERM to every worker (a busy one closes its run KILLED, then ends), then SIGKILL to any still alive after
+    ``grace`` seconds: the pool's shutdown joins its workers and would otherwise wait for one forever."""
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
 
 
 def run_parallel(specs: list[RunSpec], workers: int, uri: str, experiment: str, device: torch.device,
@@ -151,8 +167,6 @@ def run_parallel(specs: list[RunSpec], workers: int, uri: str, experiment: str, 
         except BaseException:  # Ctrl-C reaches the workers too; SIGTERM is passed on: their runs end KILLED
             for f in futures:
                 f.cancel()
-            for proc in list(getattr(pool, "_processes", {}).values()):
-                if proc.is_alive():
-                    proc.terminate()
+            _end_workers(list(getattr(pool, "_processes", {}).values()))
             raise
     return [results[i] for i in range(len(specs))]
