@@ -457,10 +457,10 @@ def _check_pairs(pairs: tuple[tuple[str, str], ...], df: pd.DataFrame, baseline:
 
     if len(set(map(frozenset, pairs))) < len(pairs):
         raise ValueError(f"--compare {' '.join(f'{a}:{b}' for a, b in pairs)}: a pair is named twice (in either order)")
-    present, waiting = set(df.algorithm), []
+    present, known, waiting = set(df.algorithm), set(available()), []
     for a, b in pairs if len(df) else ():
         missing = [x for x in (a, b) if x not in present]
-        if baseline in (a, b) or any(x not in available() for x in missing):
+        if baseline in (a, b) or not known.issuperset(missing):
             why = (f"{baseline} is the baseline: every algorithm is already judged against it" if baseline in (a, b) else
                    f"{missing[0]} has no finished runs")
             raise ValueError(f"--compare {a}:{b}: {why}; algorithms present: {', '.join(sorted(present))}")

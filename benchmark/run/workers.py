@@ -27,6 +27,7 @@ import torch
 
 from .. import plugins
 from ..plan import RunSpec
+from ..track import deferral
 from .errors import ExecutorError
 from .runner import RunResult
 
@@ -65,7 +66,6 @@ def die_with_parent(parent: int) -> None:
 
 def _on_term(signum, frame):
     """A worker's SIGTERM: inside a cell it ends the run KILLED (the runner's handler); idle, the worker just ends."""
-    from ..track import deferral
     from .runner import _on_term as in_a_run
 
     if deferral.defer(signum):  # inside a store write: raised again at its end
