@@ -48,13 +48,16 @@ both() {  # wait for the two passes of a step; a failed one is reported at the e
   for pid in "$@"; do wait "$pid" || failed=1; done
 }
 
-train20() {  # the MAML pair meta-trained at 20-way: train20 SEED SHOTS, in pieces of at most an hour that resume
-  local seed=$1 shots=$2 rc=0
+train20() {  # the MAML pair meta-trained at 20-way: train20 SEED SHOTS, in pieces of at most an hour that resume;
+  # training cells already committed beside the table are skipped (--done-in), so a new store (a new machine) trains
+  # only what is missing: their evaluate passes then find no model and say so, and their committed cells stand
+  local seed=$1 shots=$2 rc=0 done_in=()
+  if [ -f "$out/training-20way/fewshot-runs.csv.gz" ]; then done_in=(--done-in "$out/training-20way"); fi
   for attempt in 1 2 3 4 5 6; do
     echo "=== $(date -Is) seed $seed, 20-way $shots-shot training, attempt $attempt: maml mtl_maml"
     timeout 3600 python -m benchmark run --suite fewshot --profile omniglot-alphabets --seeds "$seed" --ways 20 \
-        --shots "$shots" --algorithm maml mtl_maml --workers 2 --experiment fewshot-20way --tracking-uri "$uri" \
-        --checkpoint-dir "$STORE/checkpoints" --out "$STORE/results" --no-progress "${data[@]}"
+        --shots "$shots" --algorithm maml mtl_maml --workers "${WORKERS:-2}" --experiment fewshot-20way --tracking-uri "$uri" \
+        --checkpoint-dir "$STORE/checkpoints" --out "$STORE/results" --no-progress ${done_in[@]+"${done_in[@]}"} "${data[@]}"
     rc=$?
     echo "=== $(date -Is) rc $rc"
     [ "$rc" -eq 124 ] || break  # 124: cut at the hour, resume
