@@ -17,6 +17,10 @@
 #   3. after 1 and after 2, the raw results added to leaderboards/omniglot-mtl (T2_OUT) and the table regenerated,
 #      with each MTL against its parent (--compare). Commit that folder after each seed.
 #   STORE=/work/stores/t1c scripts/table2_pieces.sh 0 1
+#   SCORE=1 STORE=/work/stores/t1c scripts/table2_pieces.sh 1   # step 1 for the seed's 5-way 1-shot models only (5: its
+#       5-shot ones), as table1_pieces.sh runs it after each piece of Table 1, so that every model is scored in the
+#       session that trained it (a store does not outlive its machine)
+# WORKERS: the 20-way training's parallel runs (default 2, one per core; 1 beside another job's run).
 set -uo pipefail
 # shellcheck disable=SC2086  # $ANY_WAY is a list of algorithm names
 export STORE=${STORE:-stores/omniglot-alphabets} OMP_NUM_THREADS=1
@@ -65,32 +69,48 @@ train20() {  # the MAML pair meta-trained at 20-way: train20 SEED SHOTS, in piec
   return "$rc"
 }
 
+score() {  # score SEED K: the evaluate passes of this store's 5-way K-shot models (K 1: the 1-shot cells, K 5: the
+  # 5- and 15-shot cells), two processes; a model this store lacks is left to the next pass of a store that has it
+  local seed=$1 k=$2 ks=1 s w
+  if [ "$k" != 1 ]; then ks="5 15"; fi
+  (rc=0
+   for s in $ks; do ev fewshot "5-way $k-shot" "$seed" 5 "$s" reptile $ANY_WAY || rc=1; done
+   for w in 20 35; do for s in $ks; do ev fewshot "5-way $k-shot" "$seed" "$w" "$s" $ANY_WAY || rc=1; done; done
+   exit $rc) &
+  a=$!
+  (rc=0
+   for s in $ks; do ev fewshot "5-way $k-shot" "$seed" 5 "$s" mtl_reptile maml mtl_maml || rc=1; done
+   exit $rc) &
+  both $a $!
+}
+
+score20() {  # score20 SEED K: the 20-way K-shot models of the MAML pair at the shot counts scored from them
+  local seed=$1 k=$2
+  if [ "$k" = 1 ]; then
+    ev fewshot-20way "20-way 1-shot" "$seed" 20 1 maml & a=$!
+    ev fewshot-20way "20-way 1-shot" "$seed" 20 1 mtl_maml & both $a $!
+  else
+    ev fewshot-20way "20-way 5-shot" "$seed" 20 5 maml mtl_maml & a=$!
+    (rc=0; ev fewshot-20way "20-way 5-shot" "$seed" 20 15 maml || rc=1
+     ev fewshot-20way "20-way 5-shot" "$seed" 20 15 mtl_maml || rc=1; exit $rc) &
+    both $a $!
+  fi
+}
+
 failed=0
-for seed in "$@"; do
-  (rc=0
-   ev fewshot "5-way 1-shot" "$seed" 5 1 reptile $ANY_WAY || rc=1
-   for k in 5 15; do ev fewshot "5-way 5-shot" "$seed" 5 "$k" reptile $ANY_WAY || rc=1; done
-   for w in 20 35; do
-     ev fewshot "5-way 1-shot" "$seed" "$w" 1 $ANY_WAY || rc=1
-     for k in 5 15; do ev fewshot "5-way 5-shot" "$seed" "$w" "$k" $ANY_WAY || rc=1; done
-   done
-   exit $rc) &
-  a=$!
-  (rc=0
-   ev fewshot "5-way 1-shot" "$seed" 5 1 mtl_reptile maml mtl_maml || rc=1
-   for k in 5 15; do ev fewshot "5-way 5-shot" "$seed" 5 "$k" mtl_reptile maml mtl_maml || rc=1; done
-   exit $rc) &
-  both $a $!
+if [ -n "${SCORE:-}" ]; then  # SCORE=K: step 1 for the 5-way K-shot models only (table1_pieces.sh, after each piece)
+  for seed in "$@"; do score "$seed" "$SCORE"; done
   table
-  train20 "$seed" 1 || failed=1
-  train20 "$seed" 5 || failed=1
-  (rc=0; ev fewshot-20way "20-way 1-shot" "$seed" 20 1 maml || rc=1; ev fewshot-20way "20-way 5-shot" "$seed" 20 15 maml || rc=1
-   exit $rc) &
-  a=$!
-  (rc=0; ev fewshot-20way "20-way 1-shot" "$seed" 20 1 mtl_maml || rc=1
-   ev fewshot-20way "20-way 5-shot" "$seed" 20 5 maml mtl_maml || rc=1; ev fewshot-20way "20-way 5-shot" "$seed" 20 15 mtl_maml || rc=1
-   exit $rc) &
-  both $a $!
+  exit "$failed"
+fi
+for seed in "$@"; do
+  score "$seed" 1
+  score "$seed" 5
+  table
+  for k in 1 5; do  # each setting scored as soon as it is trained: the store does not outlive the session
+    train20 "$seed" "$k" || failed=1
+    score20 "$seed" "$k"
+  done
   table with-20way
 done
 [ "$failed" -eq 0 ] || echo "=== $(date -Is) some step failed (its lines above): rerun the same command to complete it"
