@@ -3,7 +3,8 @@
 # command after an interruption (finished runs and committed cells are skipped, evaluate passes resume).
 #   STORE=stores/t1 scripts/omniglot_plan.sh 1 2 3 4
 # Seed by seed: Table 2 scores the seed's 1- and 5-shot models, which live only in this store, so they are scored
-# right after they are trained, not after every seed's (a new machine would not have them). Commit
+# right after each piece that trains them (table1_pieces.sh runs table2_pieces.sh's passes; step 4 then trains and
+# scores the 20-way models, and scores anything left), not after every seed's (a new machine would not have them). Commit
 # leaderboards/omniglot-alphabets and leaderboards/omniglot-mtl after each piece.
 set -uo pipefail
 here=$(dirname "$0")
