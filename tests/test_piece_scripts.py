@@ -15,7 +15,8 @@ def _run(tmp_path, script: str, *args: str, **env: str) -> list[list[str]]:
     """The `python -m benchmark ...` commands the script ran, in order (each as its argument list after -m benchmark)."""
     bin_dir, calls = tmp_path / "bin", tmp_path / "calls"
     bin_dir.mkdir(exist_ok=True)
-    (bin_dir / "python").write_text('#!/usr/bin/env bash\nprintf "%s\\x1f" "$@" >> "$CALLS"; echo >> "$CALLS"\n')
+    # one write per command (O_APPEND): the scripts run two processes at once, whose lines must not interleave
+    (bin_dir / "python").write_text('#!/usr/bin/env bash\nline=$(printf "%s\\x1f" "$@")\nprintf "%s\\n" "$line" >> "$CALLS"\n')
     (bin_dir / "python").chmod(0o755)
     calls.write_text("")
     full = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "CALLS": str(calls), "STORE": str(tmp_path / "store"),
