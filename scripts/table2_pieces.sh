@@ -10,7 +10,7 @@
 #      baseline_pp) also at 20- and 35-way. Two processes, one per core; a pass cut short resumes where it stopped
 #      (evaluate skips what it scored), and a model not trained yet is scored by the next run of this script;
 #   2. maml and mtl_maml meta-trained at 20-way 1-shot and 5-shot under Table 1's protocol (experiment
-#      fewshot-20way), in pieces of at most an hour that resume, then scored at 20-way 1 shot from the 1-shot models
+#      fewshot-20way), in pieces of at most an hour that resume, each scored as soon as it is trained: 20-way 1 shot from the 1-shot models
 #      and 5/15 shots from the 5-shot ones, the rule of step 1 (measured at seed 0: the 1-shot models lose accuracy
 #      as shots grow, MTL-MAML 14 pp from 1 to 5 shots; leaderboards/README). A newer score of a cell supersedes an
 #      older one (the table keeps one run per cell), so seed 0's cells from 1-shot models give way;
@@ -99,6 +99,9 @@ score20() {  # score20 SEED K: the 20-way K-shot models of the MAML pair at the 
 }
 
 failed=0
+mkdir -p "$STORE"
+exec 9>"$STORE/table2-scoring.lock"
+flock 9  # one scoring run per store: evaluate's skip is a check, not a lock, so two at once score cells twice
 if [ -n "${SCORE:-}" ]; then  # SCORE=K: step 1 for the 5-way K-shot models only (table1_pieces.sh, after each piece)
   for seed in "$@"; do score "$seed" "$SCORE"; done
   table

@@ -36,8 +36,8 @@ def _flag(cmd: list[str], flag: str) -> str:
 
 def _algorithms(cmd: list[str]) -> set[str]:
     i = cmd.index("--algorithm") + 1
-    return set(cmd[i:cmd.index("--weights")] if cmd[0] == "evaluate" else cmd[i:i + next(
-        (j for j, a in enumerate(cmd[i:]) if a.startswith("--")), len(cmd) - i)])
+    end = next((j for j in range(i, len(cmd)) if cmd[j].startswith("--")), len(cmd))
+    return set(cmd[i:end])
 
 
 def _scored(cmds) -> set[tuple[str, str, str, str]]:
