@@ -64,9 +64,15 @@ def cells(folder: Path) -> pd.DataFrame:
     return df
 
 
+def _at(d: pd.DataFrame, algorithm: str, setting: str, seed: int | None = None) -> pd.DataFrame:
+    """A folder's counted runs of one algorithm and setting (at one seed)."""
+    rows = d[(d.algorithm == algorithm) & (d.setting == setting)]
+    return rows if seed is None else rows[rows.seed == seed]
+
+
 def _cost(done: pd.DataFrame, algorithm: str, setting: str, *fallback: pd.DataFrame) -> float:
     for d in (done, *fallback):
-        same = d[(d.algorithm == algorithm) & (d.setting == setting)]
+        same = _at(d, algorithm, setting)
         if len(same):
             return float(same.core_h.mean())
     return math.nan
@@ -78,7 +84,7 @@ def _grid(done: pd.DataFrame, rows: list[tuple[str, str]], seeds) -> list[str]:
     out = ["| algorithm | setting | " + " | ".join(f"seed {s}" for s in seeds) + " |",
            "|---|---|" + "---|" * len(seeds)]
     for algorithm, setting in rows:
-        got = done[(done.algorithm == algorithm) & (done.setting == setting)].set_index("seed")
+        got = _at(done, algorithm, setting).set_index("seed")
         marks = []
         for s in seeds:
             if s not in got.index:
@@ -100,7 +106,7 @@ def missing(root: Path = ROOT_DIR / "leaderboards") -> tuple[dict[str, pd.DataFr
 
     def need(table, algorithm, setting, seed, piece, step, *fallback):
         d = done[table]
-        hit = d[(d.algorithm == algorithm) & (d.setting == setting) & (d.seed == seed)]
+        hit = _at(d, algorithm, setting, seed)
         wrong = table == "t2" and len(hit) and hit.trained_on.iloc[0] not in ("", model_setting(algorithm, setting))
         if len(hit) == 0 or wrong:
             todo.append({"table": table, "algorithm": algorithm, "setting": setting, "seed": seed, "piece": piece,
@@ -134,7 +140,7 @@ def _scoring_piece(done: dict[str, pd.DataFrame], algorithm: str, setting: str, 
     only as long as its machine (else that piece again with RETRAIN=1)."""
     trained = model_setting(algorithm, setting)
     d = done["t20" if trained.startswith("20-way") else "t1"]
-    if not len(d[(d.algorithm == algorithm) & (d.setting == trained) & (d.seed == seed)]):
+    if not len(_at(d, algorithm, trained, seed)):
         return ""
     shots = trained.split()[1].split("-")[0]
     if trained.startswith("20-way"):
