@@ -39,6 +39,28 @@ def test_export_merge_keeps_the_runs_of_other_stores(tmp_path, capsys):
     assert set(raw.read(table, "fewshot")[0].run_id) == set(a_runs.run_id)
 
 
+def test_a_run_still_running_is_no_result_and_a_lost_one_leaves_the_table(tmp_path, capsys):
+    """An export while a run is going leaves it out (its next export writes it); a RUNNING row already in the folder
+    (exported from a store lost before its run ended: it can never end) leaves at the next merge."""
+    table = tmp_path / "table"
+    uri = _store(tmp_path, "a")
+    t = Tracker(uri, "fewshot")
+    tags = {"suite": "fewshot", "algorithm": "maml", "seed": "7", "setting": "5-way 1-shot", "config_key": "going",
+            "dataset": "glyphs", "profile": "quick", "model": "conv4-32"}
+    going = t.client.create_run(t.experiment_id, tags=tags).info.run_id  # started, not ended
+    assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", uri, "--export", str(table), "--merge"]) == 0
+    runs = raw.read(table, "fewshot")[0]
+    assert going not in set(runs.run_id) and "RUNNING" not in set(runs.status) and len(runs) == 9
+    # a row written RUNNING by an earlier export (the old behaviour), from a store since lost
+    lost = runs.iloc[[0]].assign(run_id="lost", status="RUNNING", config_key="lost", seed=8, acc=float("nan"))
+    raw.write(table, "fewshot", pd.concat([runs, lost], ignore_index=True), raw.read(table, "fewshot")[1])
+    t.end(going, "FINISHED")
+    assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", uri, "--export", str(table), "--merge"]) == 0
+    runs = raw.read(table, "fewshot")[0]
+    assert "lost" not in set(runs.run_id) and runs.set_index("run_id").status[going] == "FINISHED"
+    assert "kept 0 run(s) of other stores" in capsys.readouterr().out
+
+
 def test_merge_needs_export(tmp_path, capsys):
     assert main(["leaderboard", "--suite", "fewshot", "--from", str(tmp_path), "--merge"]) == 2
     assert "--merge" in capsys.readouterr().err

@@ -603,8 +603,11 @@ def verdict_lines(board: pd.DataFrame) -> list[str]:
 
 def export(tracker, suite: str, folder: str | Path, merge: bool = False) -> tuple[Path, Path, int]:
     """The store's raw results into ``folder``; ``merge``: keeping the runs already there that
-    the store does not hold (the count is returned)."""
+    the store does not hold (the count is returned). A run still RUNNING is no result yet: it is
+    left out (its next export, once it has ended, writes it), and so is a RUNNING row already in
+    ``folder`` (exported from a store whose machine went before the run ended: it can never end)."""
     runs, episodes = raw.from_tracker(tracker, suite)
+    runs = raw.ended(runs)
     if runs.empty and not (merge and raw.paths(folder, suite)[0].is_file()):  # (merged: the folder's table is kept)
         # nothing to write: an empty file would replace (or, merged later, break) a folder's raw results
         raise ValueError(f"no {suite}-suite runs in experiment {tracker.experiment!r} of {tracker.uri}: nothing exported "

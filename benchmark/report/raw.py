@@ -209,6 +209,12 @@ def read(folder: str | Path, suite: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return runs, episodes
 
 
+def ended(runs: pd.DataFrame) -> pd.DataFrame:
+    """The runs that have ended (any status but RUNNING): what raw results may hold. A RUNNING row is
+    either still going (written by its export once it ends) or was left by a store lost mid-run."""
+    return runs[runs.status != "RUNNING"].reset_index(drop=True) if len(runs) else runs
+
+
 def merged(folder: str | Path, suite: str, runs: pd.DataFrame, episodes: pd.DataFrame,
            curves: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, int]:
     """This store's results with the runs already in ``folder`` that the store does not hold
@@ -216,8 +222,11 @@ def merged(folder: str | Path, suite: str, runs: pd.DataFrame, episodes: pd.Data
     if not paths(folder, suite)[0].is_file():
         return runs, episodes, curves, 0
     old_runs, old_episodes = read(folder, suite)
-    if runs.empty:  # a store without runs of this suite: the folder stays as it is
-        return old_runs, old_episodes, read_curves(folder, suite), len(old_runs)
+    old_runs = ended(old_runs)
+    if runs.empty:  # a store without runs of this suite: the folder's ended runs stay as they are
+        old_curves = read_curves(folder, suite)
+        return (old_runs, old_episodes[old_episodes.run_id.isin(old_runs.run_id)],
+                old_curves[old_curves.run_id.isin(old_runs.run_id)], len(old_runs))
     keep = set(old_runs.run_id) - set(runs.run_id)
     old_curves = read_curves(folder, suite)
 
