@@ -57,9 +57,7 @@ def cells(folder: Path) -> pd.DataFrame:
     if not raw.paths(folder, "fewshot")[0].is_file():
         return pd.DataFrame(columns=["algorithm", "setting", "seed", "acc", "core_h", "trained_on"])
     df, _ = raw.finished(raw.read(folder, "fewshot")[0])
-    scored = df.source_run_id.astype(bool)
-    train = df[["wall_time_s", "train_time_s"]].max(axis=1)
-    df["core_h"] = (df.wall_time_s.where(scored, train) * df.threads.fillna(1)) / 3600
+    df["core_h"] = raw.core_hours(df.assign(threads=df.threads.fillna(1)), own=True)
     df["trained_on"] = df.scale_note.str.extract(r"trained on \S+ (\d+-way \d+-shot)", expand=False).fillna("")
     return df
 

@@ -100,9 +100,7 @@ def _row(suite: str, key: tuple, a: pd.DataFrame, base_time: float, base_paper, 
         "paper_diff": paper_diff,  # detectable and seeds needed: in tables(), at the family's Bonferroni level
         "relative_cost": a.train_time_s.mean() / base_time if base_time and base_time > 0 else math.nan,
         "iterations": a.iterations.mean() if "iterations" in a else math.nan,  # meta-iterations trained, mean over seeds
-        # a run's wall time x its threads; at least its training time, which a resumed run accumulates over its
-        # processes (runs resumed before the checkpoint kept their wall time recorded the last process's alone)
-        "core_h": (a[["wall_time_s", "train_time_s"]].max(axis=1) * a.threads).mean() / 3600 if "threads" in a else math.nan,
+        "core_h": raw.core_hours(a).mean() if "threads" in a else math.nan,
         "shared_runs": int((a.load > a.cores).sum()) if {"load", "cores"} <= set(a) else 0,  # the machine was oversubscribed
         "threads_used": " ".join(str(int(t)) for t in sorted(set(a.threads.dropna()))) if "threads" in a else "",
         "commits": " ".join(sorted(set(a.commit))), "hardware": "; ".join(sorted(set(a.hardware))),

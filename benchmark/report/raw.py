@@ -209,6 +209,17 @@ def read(folder: str | Path, suite: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     return runs, episodes
 
 
+def core_hours(runs: pd.DataFrame, own: bool = False) -> pd.Series:
+    """Each run's cost in core-hours: its wall time x its torch threads, and at least its training time, which a
+    resumed run accumulates over its processes (runs resumed before the checkpoint kept their wall time recorded the
+    last process's alone). An `evaluate` run (one with a source_run_id) records its model's training time: its cost
+    is that training's, or with ``own`` its evaluation's alone (what scoring the cell took)."""
+    seconds = runs[["wall_time_s", "train_time_s"]].max(axis=1)
+    if own and "source_run_id" in runs:
+        seconds = runs.wall_time_s.where(runs.source_run_id.fillna("").astype(str).str.len() > 0, seconds)
+    return seconds * runs.threads / 3600
+
+
 def ended(runs: pd.DataFrame) -> pd.DataFrame:
     """The runs that have ended (any status but RUNNING): what raw results may hold. A RUNNING row is
     either still going (written by its export once it ends) or was left by a store lost mid-run."""
