@@ -20,16 +20,16 @@ from pathlib import Path
 
 import pandas as pd
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from omniglot_plan import MTL, T1_SETTINGS, table2_settings  # noqa: E402  (the plan, shared with omniglot_progress.py)
+
 SEEDS = 5  # the issue's seeds per row; no answer from fewer
 CAP = 10000  # the omniglot-alphabets profile's meta-iteration cap (benchmark/suites/fewshot.py)
-SETTINGS = ["5-way 1-shot", "5-way 5-shot"]  # Table 1's
+SETTINGS = T1_SETTINGS
 META = ["protonet", "matching_net", "maml", "fomaml", "metasgd", "anil", "reptile", "mtl_maml", "mtl_reptile"]
 SIMPLE = ["transfer", "baseline_pp", "linear_probe", "nearest_neighbour", "finetune"]
 PLANNED = "baseline_pp"  # Table 1's planned comparison for every meta-learner
-MTL = {"mtl_maml": "maml", "mtl_reptile": "reptile"}
-# Table 2's settings for each MTL (the plan in leaderboards/README: only the MAML pair is meta-trained at 20-way)
-TABLE2 = {"mtl_maml": [f"{w}-way {k}-shot" for w in (5, 20) for k in (1, 5, 15)],
-          "mtl_reptile": [f"5-way {k}-shot" for k in (1, 5, 15)]}
+TABLE2 = {m: table2_settings(m) for m in MTL}  # Table 2's settings for each MTL (only the MAML pair at 20-way)
 ROOT = Path("leaderboards")
 T1, T2 = ROOT / "omniglot-alphabets", ROOT / "omniglot-mtl"
 V1_PLAN = "v1-by-v3-plan"  # in T1: v1's raw results judged by v3's planned comparisons (scripts/protocol_sides.py)

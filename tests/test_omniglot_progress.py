@@ -10,9 +10,16 @@ import pytest
 from benchmark.report import raw
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("omniglot_progress", ROOT / "scripts" / "omniglot_progress.py")
-progress = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(progress)
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+progress = _load("omniglot_progress")
 
 
 def test_the_groups_are_the_piece_scripts_fourteen_algorithms():
@@ -20,6 +27,18 @@ def test_the_groups_are_the_piece_scripts_fourteen_algorithms():
     table1 = g["embedding"] + g["maml"] + g["reptile"]
     assert len(table1) == len(set(table1)) == 14
     assert set(g["sensitivity"]) <= set(table1) and "mtl_reptile" in g["reptile"] and "metasgd" in g["maml"]
+
+
+def test_table2s_plan_is_read_from_its_piece_script():
+    """omniglot_plan.py: Table 2's algorithms (table1_pieces.sh's table2 group) and their settings, the any-way ones
+    read from table2_pieces.sh; the answers page asks each MTL at the same settings."""
+    plan, answers = _load("omniglot_plan"), _load("omniglot_answers")
+    g = plan.groups()
+    assert plan.any_way() == ["transfer", "protonet", "baseline_pp"]
+    assert set(g["table2"]) == set(plan.any_way()) | set(plan.MTL) | set(plan.MTL.values())
+    assert plan.table2_settings("mtl_reptile") == ["5-way 1-shot", "5-way 5-shot", "5-way 15-shot"]
+    assert len(plan.table2_settings("protonet")) == 9 and plan.table2_settings("maml")[-1] == "20-way 15-shot"
+    assert answers.TABLE2 == {m: plan.table2_settings(m) for m in ("mtl_maml", "mtl_reptile")}
 
 
 @pytest.mark.parametrize("algorithm, setting, model", [
