@@ -235,9 +235,7 @@ def merged(folder: str | Path, suite: str, runs: pd.DataFrame, episodes: pd.Data
     old_runs, old_episodes = read(folder, suite)
     old_runs = ended(old_runs)
     if runs.empty:  # a store without runs of this suite: the folder's ended runs stay as they are
-        old_curves = read_curves(folder, suite)
-        return (old_runs, old_episodes[old_episodes.run_id.isin(old_runs.run_id)],
-                old_curves[old_curves.run_id.isin(old_runs.run_id)], len(old_runs))
+        runs = old_runs.iloc[:0]
     keep = set(old_runs.run_id) - set(runs.run_id)
     old_curves = read_curves(folder, suite)
 
