@@ -3,6 +3,7 @@ against it (omniglot_progress.py, omniglot_answers.py): Table 1's settings and a
 settings per algorithm. The groups and Table 2's any-way algorithms are read from the piece scripts that run them
 (table1_pieces.sh, table2_pieces.sh), so the pages and the runs cannot disagree; omniglot_plan.sh runs the plan.
 """
+import functools
 import re
 from pathlib import Path
 
@@ -13,12 +14,14 @@ TRAINED_20 = ["20-way 1-shot", "20-way 5-shot"]
 MTL = {"mtl_maml": "maml", "mtl_reptile": "reptile"}  # each MTL and the meta-learner it extends
 
 
+@functools.cache  # read once: the pages ask per algorithm and seed
 def groups(script: Path = HERE / "table1_pieces.sh") -> dict[str, list[str]]:
     """Table 1's algorithm groups and Table 2's algorithms ("table2"), read from the piece script that runs them."""
     found = dict(re.findall(r'\[(\w+)\]="([^"$]*)"', script.read_text()))
     return {name: found[name].split() for name in ("embedding", "maml", "reptile", "sensitivity", "table2")}
 
 
+@functools.cache
 def any_way(script: Path = HERE / "table2_pieces.sh") -> list[str]:
     """Table 2's algorithms that take any number of ways (scored at 20- and 35-way from their 5-way models)."""
     return re.search(r'^ANY_WAY="([^"]*)"', script.read_text(), re.M).group(1).split()
