@@ -7,6 +7,7 @@ import torch
 import algorithms
 from benchmark.models import count_parameters, create_model, set_batchnorm
 
+from .stores import mlflow_sqlite
 from .test_fewshot_algorithms import explicit_maml_gradient, grads_of, maml_query_loss
 
 
@@ -125,7 +126,7 @@ def test_resnet12_on_cifar_fs_runs_end_to_end(cifar100, tmp_path, capsys):
     from benchmark.cli import main
     from benchmark.track.tracking import Tracker
 
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     root = str(cifar100["folder"].parent)
     assert main(["run", "--suite", "fewshot", "--dataset", "cifar-fs", "--data-root", root, "--model", "resnet12",
                  "--algorithm", "transfer", "protonet", "maml", "baseline_pp", "--seeds", "0", "--meta-iterations", "2",
@@ -162,7 +163,7 @@ def _quick_run(tmp_path, dataset: str, root, model: str, extra=()) -> int:
     return main(["run", "--suite", "fewshot", "--dataset", dataset, "--data-root", str(root), "--model", model,
                  "--algorithm", "transfer", "protonet", "--seeds", "0", "--meta-iterations", "2", "--meta-batch", "1",
                  "--queries", "1", "--test-episodes", "3", "--set", "finetune_steps=2", "--tracking-uri",
-                 f"sqlite:///{tmp_path / 'm.db'}", "--checkpoint-dir", str(tmp_path / "ck"), "--out", str(tmp_path / "res"),
+                 mlflow_sqlite(tmp_path / "m.db"), "--checkpoint-dir", str(tmp_path / "ck"), "--out", str(tmp_path / "res"),
                  "--no-progress", *extra])
 
 

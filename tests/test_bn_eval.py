@@ -11,6 +11,8 @@ from benchmark.cli import main
 from benchmark.models import create_model, set_batchnorm
 from benchmark.plan import Overrides, build_plan
 
+from .stores import mlflow_sqlite
+
 
 def _alone_vs_together(model):
     model.eval()
@@ -72,7 +74,7 @@ def test_bn_eval_outside_the_fewshot_suite_is_one_line(capsys):
 @pytest.mark.slow
 def test_inductive_run_is_its_own_row_and_evaluates_back_exactly(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     base = ["run", "--suite", "fewshot", "--algorithm", "protonet", "--meta-iterations", "3", "--test-episodes", "6",
             "--tracking-uri", uri, "--no-progress"]
     assert main(base) == 0

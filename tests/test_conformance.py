@@ -7,6 +7,8 @@ import algorithms
 from benchmark.cli import main
 from benchmark.conformance import check_algorithm
 
+from .stores import mlflow_sqlite
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", algorithms.available())
@@ -66,7 +68,7 @@ def test_the_harness_trains_on_training_classes_only(tmp_path, clean_registry):
     (tmp_path / "spy.py").write_text(SPY)
     assert main(["run", "--plugin", str(tmp_path / "spy.py"), "--suite", "fewshot", "--algorithm", "spy",
                  "--meta-iterations", "4", "--test-episodes", "2", "--no-progress", "--tracking-uri",
-                 f"sqlite:///{tmp_path / 'm.db'}", "--out", str(tmp_path / "r")]) == 0
+                 mlflow_sqlite(tmp_path / "m.db"), "--out", str(tmp_path / "r")]) == 0
 
     def keys(images):
         pixels = (images.float() * (255 if images.is_floating_point() else 1)).round().to(torch.uint8)

@@ -11,6 +11,8 @@ from benchmark.cli import main
 from benchmark.run.loop import Position, train
 from datasets import EpisodeSampler, manifest
 
+from .stores import mlflow_sqlite
+
 
 def _client(uri):
     from mlflow.tracking import MlflowClient
@@ -28,7 +30,7 @@ def _runs(uri, experiment):
 def trained(tmp_path_factory):
     """protonet and maml on the embedded glyphs, a few meta-iterations, weights kept."""
     d = tmp_path_factory.mktemp("trained")
-    uri = f"sqlite:///{d / 'm.db'}"
+    uri = mlflow_sqlite(d / "m.db")
     argv = ["run", "--suite", "fewshot", "--algorithm", "protonet", "maml", "--meta-iterations", "4", "--test-episodes", "8",
             "--tracking-uri", uri, "--no-progress", "--checkpoint-dir", str(d / "ck"), "--out", str(d / "out")]
     assert main(argv) == 0
@@ -194,7 +196,7 @@ def test_evaluate_bad_input_is_one_line_and_creates_no_run(trained, tmp_path, ca
     m["dataset"] = "omniglot"
     m["content_hash"] = manifest._content_hash(m["episodes"])
     other.write_text(json.dumps(m))
-    std_uri = f"sqlite:///{tmp_path / 's.db'}"
+    std_uri = mlflow_sqlite(tmp_path / "s.db")
     assert main(["run", "--model", "cnet1", "--algorithm", "standard", "--seeds", "0", "--epochs", "1", "--max-steps", "1",
                  "--tracking-uri", std_uri, "--no-progress", "--out", str(tmp_path / "o"),
                  "--checkpoint-dir", str(tmp_path / "ck")]) == 0

@@ -8,11 +8,13 @@ import pytest
 import algorithms
 from benchmark.cli import main
 
+from .stores import mlflow_sqlite
+
 
 @pytest.mark.slow
 def test_standard_leaderboard_from_runs(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     base = ["run", "--model", "cnet1", "--epochs", "1", "--max-steps", "3", "--tracking-uri", uri, "--no-progress"]
     assert main(base + ["--algorithm", "standard", "mltp_fo", "--seeds", "0", "1"]) == 0
     assert main(base + ["--algorithm", "standard", "--seeds", "5", "--set", "lr=1e30"]) == 1  # a FAILED run
@@ -34,7 +36,7 @@ def test_standard_leaderboard_from_runs(tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 def test_fewshot_leaderboard_pairs_episodes_and_separates_scales(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'f.db'}"
+    uri = mlflow_sqlite(tmp_path / "f.db")
     run = ["run", "--suite", "fewshot", "--algorithm", "protonet", "transfer", "--meta-iterations", "3",
            "--test-episodes", "10", "--tracking-uri", uri, "--no-progress"]
     assert main(run) == 0
@@ -145,7 +147,7 @@ def test_the_grid_parent_and_the_experiment_describe_the_verdict(tmp_path):
 
     from .leaderboard_runs import populate_fewshot
 
-    tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot")
+    tracker = Tracker(mlflow_sqlite(tmp_path / "m.db"), "fewshot")
     populate_fewshot(tracker)
     runs = tracker.client.search_runs([tracker.experiment_id])
     keys = {r.data.tags["config_key"] for r in runs if "config_key" in r.data.tags}
@@ -217,7 +219,7 @@ def test_exporting_an_experiment_without_runs_writes_nothing(tmp_path, capsys):
     """An empty export would replace a folder's raw results, or break the next --merge into it: one line instead."""
     from benchmark.track.tracking import Tracker
 
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     Tracker(uri, "fewshot")
     out = tmp_path / "raw"
     assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", uri, "--experiment", "fewshot-20way",

@@ -11,13 +11,14 @@ from benchmark.report.leaderboard import build
 from benchmark.track.tracking import Tracker
 
 from .leaderboard_runs import populate_fewshot, populate_standard
+from .stores import mlflow_sqlite
 
 EXPECTED = Path(__file__).parent / "data" / "leaderboard"
 
 
 @pytest.mark.parametrize("suite,populate", [("standard", populate_standard), ("fewshot", populate_fewshot)])
 def test_leaderboard_matches_the_stored_table(tmp_path, suite, populate):
-    tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", suite)
+    tracker = Tracker(mlflow_sqlite(tmp_path / "m.db"), suite)
     populate(tracker)
     md, board, _ = build(tracker, suite, tmp_path / "lb", None, "python -m benchmark leaderboard", None)
     assert md.read_text() == (EXPECTED / f"{suite}.md").read_text()
@@ -34,7 +35,7 @@ def test_leaderboard_matches_the_stored_table(tmp_path, suite, populate):
 def test_the_console_verdict_is_the_tables_and_tests_nothing_below_three_seeds(tmp_path):
     from benchmark.report.leaderboard import verdict_lines
 
-    tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot")
+    tracker = Tracker(mlflow_sqlite(tmp_path / "m.db"), "fewshot")
     populate_fewshot(tracker)
     _, board, _ = build(tracker, "fewshot", tmp_path / "lb", None, "python -m benchmark leaderboard", None)
     text = "\n".join(verdict_lines(board))

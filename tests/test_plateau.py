@@ -7,6 +7,8 @@ import pytest
 
 from benchmark.report import plateau, raw
 
+from .stores import mlflow_sqlite
+
 
 def test_tail_gain_is_the_tail_best_minus_the_best_before_it():
     steps = list(range(1, 11))
@@ -36,7 +38,7 @@ def test_tables_show_which_rows_plateaued_with_the_curves_beside_them(tmp_path, 
     from benchmark.cli import main
 
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     assert main(["run", "--algorithm", "standard", "mltp_fo", "--seeds", "0", "1", "--epochs", "5", "--train-per-class", "2",
                  "--tracking-uri", uri, "--no-progress"]) == 0
     lb = tmp_path / "lb"

@@ -16,6 +16,8 @@ from benchmark import plugins
 from benchmark.cli import main
 from benchmark.track.tracking import Tracker
 
+from .stores import mlflow_sqlite
+
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "cosine_proto"
 
 
@@ -29,7 +31,7 @@ def test_a_plugin_file_runs_beside_the_builtins_with_its_provenance(tmp_path, cl
     assert main(argv) == 0
     assert "cosine_proto" in algorithms.available("episodes")
     assert json.loads(__import__("os").environ[plugins.ENV]) == [str(EXAMPLE / "cosine_proto.py")]
-    tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot")
+    tracker = Tracker(mlflow_sqlite(tmp_path / "m.db"), "fewshot")
     runs = tracker.client.search_runs([tracker.experiment_id], "tags.algorithm = 'cosine_proto'")
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
     assert "cosine_proto.py sha256:" in runs[0].data.tags["plugins"] and runs[0].data.params["hp.scale"] == "5.0"
@@ -76,7 +78,7 @@ def test_a_plugin_travels_to_spawned_workers(tmp_path, clean_registry):
     argv = ["run", "--plugin", str(EXAMPLE / "cosine_proto.py"), "--suite", "fewshot", "--algorithm", "cosine_proto",
             "protonet", "--meta-iterations", "2", "--test-episodes", "2", "--workers", "2", *_args(tmp_path)]
     assert main(argv) == 0
-    tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot")
+    tracker = Tracker(mlflow_sqlite(tmp_path / "m.db"), "fewshot")
     runs = tracker.client.search_runs([tracker.experiment_id], "tags.algorithm = 'cosine_proto'")
     assert [r.info.status for r in runs] == ["FINISHED"] and "sha256:" in runs[0].data.tags["plugins"]
 
@@ -93,7 +95,7 @@ def test_a_cheating_plugin_fails_with_the_reason_instead_of_scoring(tmp_path, ca
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert "cheat" in err and "label" in err.lower(), err[-1500:]
-    tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot")
+    tracker = Tracker(mlflow_sqlite(tmp_path / "m.db"), "fewshot")
     runs = tracker.client.search_runs([tracker.experiment_id], "tags.algorithm = 'cheat'")
     assert [r.info.status for r in runs] == ["FAILED"] and "test_acc" not in runs[0].data.metrics
 
@@ -102,7 +104,7 @@ def test_the_readme_walk_through_a_plugin_through_run_leaderboard_evaluate_and_t
     """README's path at a tiny budget: the plugin beside built-ins with verdicts, the leaderboard against another
     baseline (labelled exploratory), its kept weights re-scored by evaluate, and tuned over its own search space."""
     plugin = ["--plugin", str(EXAMPLE / "cosine_proto.py")]
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     tiny = ["--meta-iterations", "2", "--test-episodes", "3"]
     assert main(["run", *plugin, "--suite", "fewshot", "--algorithm", "cosine_proto", "protonet", "transfer",
                  "--seeds", "0", "1", "2", *tiny, *_args(tmp_path)]) == 0
@@ -117,7 +119,7 @@ def test_the_readme_walk_through_a_plugin_through_run_leaderboard_evaluate_and_t
     (run,) = tracker.client.search_runs([tracker.experiment_id], "tags.algorithm = 'cosine_proto' and tags.seed = '0'")
     assert main(["evaluate", *plugin, "--run", run.info.run_id, "--tracking-uri", uri, "--test-episodes", "3"]) == 0
     assert main(["tune", *plugin, "--suite", "fewshot", "--algorithm", "cosine_proto", "--trials", "1", *tiny,
-                 "--tracking-uri", f"sqlite:///{tmp_path / 't.db'}", "--storage", f"sqlite:///{tmp_path / 'o.db'}",
+                 "--tracking-uri", mlflow_sqlite(tmp_path / "t.db"), "--storage", f"sqlite:///{tmp_path / 'o.db'}",
                  "--tuned-dir", str(tmp_path / "tuned"), "--no-progress"]) == 0
     assert list((tmp_path / "tuned").glob("*cosine_proto*.json"))  # the result in the test's folder, not the repo's
     assert "scale" in capsys.readouterr().out
@@ -129,7 +131,7 @@ def test_a_standard_suite_plugin_runs_beside_standard_training(tmp_path, clean_r
     argv = ["run", "--plugin", str(example), "--suite", "standard", "--model", "cnet1", "--algorithm", "label_smoothing",
             "standard", "--seeds", "0", "--epochs", "1", "--max-steps", "2", "--set", "smoothing=0.2", *_args(tmp_path)]
     assert main(argv) == 0
-    tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "standard")
+    tracker = Tracker(mlflow_sqlite(tmp_path / "m.db"), "standard")
     (run,) = tracker.client.search_runs([tracker.experiment_id], "tags.algorithm = 'label_smoothing'")
     assert run.info.status == "FINISHED" and run.data.params["hp.smoothing"] == "0.2"
     assert "label_smoothing.py sha256:" in run.data.tags["plugins"]

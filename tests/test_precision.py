@@ -12,6 +12,8 @@ from benchmark.models import create_model
 from benchmark.plan import Overrides, PlanError, build_plan, precision
 from benchmark.run.runner import run_grid
 
+from .stores import mlflow_sqlite
+
 
 def test_bf16_autocast_runs_forward_passes_in_bf16_with_fp32_weights():
     model = create_model("cnet1", 10, 1, 8)
@@ -150,7 +152,7 @@ def test_an_fp16_run_trains_through_the_scaler(algorithm, tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 runs need CUDA; this machine has none")
 def test_an_fp16_run_on_cuda_finishes_and_records_its_precision(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     assert main(["run", "--algorithm", "standard", "--seeds", "0", "--epochs", "1", "--max-steps", "3", "--device", "cuda",
                  "--precision", "fp16", "--tracking-uri", uri, "--no-progress"]) == 0
 
@@ -158,7 +160,7 @@ def test_an_fp16_run_on_cuda_finishes_and_records_its_precision(tmp_path, monkey
 @pytest.mark.slow
 def test_a_bf16_run_finishes_and_records_its_precision(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     assert main(["run", "--algorithm", "standard", "mltp_fo", "--seeds", "0", "--epochs", "1", "--max-steps", "3",
                  "--precision", "bf16", "--tracking-uri", uri, "--no-progress"]) == 0
     from mlflow.tracking import MlflowClient

@@ -11,6 +11,8 @@ from benchmark.cli import main
 from benchmark.plan import build_plan
 from benchmark.plan.overrides import Overrides
 
+from .stores import mlflow_sqlite
+
 ray = pytest.importorskip("ray", reason='Ray is an optional extra: pip install -e ".[ray]"')
 
 pytestmark = pytest.mark.slow
@@ -97,7 +99,7 @@ def test_a_plugin_travels_with_its_ray_tasks(cluster, tmp_path, clean_registry):
                                                      test_episodes=2))
     from benchmark.track.tracking import Tracker
 
-    tracker = Tracker(f"sqlite:///{tmp_path / 'p.db'}", "fewshot")
+    tracker = Tracker(mlflow_sqlite(tmp_path / "p.db"), "fewshot")
     res = run_ray(specs, tracker, torch.device("cpu"), echo=lambda m: None)
     assert [r.status for r in res] == ["FINISHED"], [r.error for r in res]
     (run,) = tracker.runs()
@@ -110,7 +112,7 @@ def test_tune_workers_as_ray_tasks_share_one_study(cluster, tmp_path, monkeypatc
     monkeypatch.chdir(tmp_path)
     storage = f"sqlite:///{tmp_path / 'optuna.db'}"
     code = main(["tune", "--model", "cnet1", "--algorithm", "mltp_fo", "--epochs", "1", "--max-steps", "2", "--trials", "3",
-                 "--workers", "2", "--executor", "ray", "--storage", storage, "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}",
+                 "--workers", "2", "--executor", "ray", "--storage", storage, "--tracking-uri", mlflow_sqlite(tmp_path / "m.db"),
                  "--no-progress"])
     assert code == 0
     (name,) = optuna.get_all_study_names(storage)
@@ -135,7 +137,7 @@ def test_bad_executor_flags_are_one_line(argv, says, capsys, tmp_path, monkeypat
 
 def test_until_decided_runs_its_looks_as_ray_tasks(cluster, tmp_path, capsys):
     """--until-decided with --executor ray: each look's cells are Ray tasks, and the verdicts say why each row stopped."""
-    uri = f"sqlite:///{tmp_path / 'seq.db'}"
+    uri = mlflow_sqlite(tmp_path / "seq.db")
     argv = ["run", "--model", "cnet1", "--algorithm", "standard", "mltp_fo", "--epochs", "1", "--max-steps", "3",
             "--until-decided", "--max-seeds", "3", "--min-effect", "50", "--executor", "ray", "--tracking-uri", uri,
             "--checkpoint-dir", str(tmp_path / "ck"), "--out", str(tmp_path / "res"), "--no-progress"]

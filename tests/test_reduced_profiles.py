@@ -8,6 +8,8 @@ import torch
 from benchmark.plan import build_plan
 from benchmark.plan.overrides import Overrides
 
+from .stores import mlflow_sqlite
+
 
 def test_existing_configuration_keys_are_unchanged_by_the_new_optional_fields():
     # the keys of these cells at 265a45d, before val_per_class, test_every and train_queries existed
@@ -39,7 +41,7 @@ def test_sparse_testing_tests_every_k_epochs_and_always_the_last(tmp_path):
     o = Overrides(datasets=["digits"], algorithms=["standard"], seeds=[0], epochs=7)
     (spec,) = build_plan("standard", "cifar10-reduced", o)
     spec = dataclasses.replace(spec, test_every=3, val_per_class=20)
-    (res,) = run_grid([spec], Tracker(f"sqlite:///{tmp_path / 'm.db'}", "standard"), torch.device("cpu"), progress=False,
+    (res,) = run_grid([spec], Tracker(mlflow_sqlite(tmp_path / "m.db"), "standard"), torch.device("cpu"), progress=False,
                       echo=lambda m: None)
     assert res.status == "FINISHED"
     assert [h["epoch"] for h in res.history if "test_acc" in h] == [3, 6, 7]

@@ -19,6 +19,8 @@ import torch
 from benchmark.cli import main
 from benchmark.run import checkpoint
 
+from .stores import mlflow_sqlite
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -177,7 +179,7 @@ def _wait_running(uri, experiment, proc, timeout=180, count=1):
 
 @pytest.mark.slow
 def test_sigkill_before_the_first_checkpoint_then_rerun_leaves_nothing_running(tmp_path, session_cache):
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     cmd = [sys.executable, "-m", "benchmark", "run", "--suite", "fewshot", "--algorithm", "protonet", "--seeds", "0",
            "--meta-iterations", "400", "--test-episodes", "5", "--no-progress", "--tracking-uri", uri]
     with open(tmp_path / "first.log", "w") as log:
@@ -204,7 +206,7 @@ def _workers_of(pid):
 def test_sigkill_of_a_workers_grid_ends_its_workers_and_their_runs(tmp_path, session_cache):
     """The parent cannot pass a SIGKILL on: each worker notices its parent's death itself and ends, closing its
     run KILLED instead of computing on (and writing) beside a rerun."""
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     cmd = [sys.executable, "-m", "benchmark", "run", "--suite", "fewshot", "--algorithm", "protonet", "--seeds", "0", "1",
            "--meta-iterations", "5000", "--test-episodes", "5", "--no-progress", "--workers", "2", "--tracking-uri", uri]
     with open(tmp_path / "grid.log", "w") as log:
@@ -230,7 +232,7 @@ def test_sigterm_of_a_workers_grid_with_an_idle_worker_ends_it(tmp_path, session
     """`timeout` SIGTERMs a grid after one worker's cell has finished and another's runs: the parent ends in seconds,
     the running cell KILLED, the grid closed. (It once hung for good: the idle worker, ended, took the pool's queue
     lock with it, and the busy one, its run closed, went back to wait on that lock for a next cell.)"""
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     cmd = [sys.executable, "-m", "benchmark", "run", "--suite", "fewshot", "--algorithm", "finetune", "maml", "--seeds",
            "0", "--meta-iterations", "5000", "--test-episodes", "5", "--no-progress", "--workers", "2", "--tracking-uri", uri]
     with open(tmp_path / "grid.log", "w") as log:
@@ -255,7 +257,7 @@ def test_sigterm_of_a_workers_grid_with_an_idle_worker_ends_it(tmp_path, session
 @pytest.mark.slow
 @pytest.mark.parametrize("sig,code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_tune_interrupted_exits_cleanly_and_leaves_nothing_running(tmp_path, session_cache, sig, code):
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     cmd = [sys.executable, "-m", "benchmark", "tune", "--trials", "3", "--algorithm", "standard", "--model", "cnet1",
            "--epochs", "30", "--seeds", "0", "--no-progress", "--storage", f"sqlite:///{tmp_path / 'o.db'}",
            "--tracking-uri", uri]
@@ -278,7 +280,7 @@ def test_tune_interrupted_exits_cleanly_and_leaves_nothing_running(tmp_path, ses
 
 @pytest.mark.slow
 def test_ui_sigterm_leaves_no_child_process(tmp_path):
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     subprocess.run([sys.executable, "-c", f"from benchmark.track.tracking import Tracker; Tracker({uri!r}, 'standard')"],
                    check=True, env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
     with socket.socket() as s:
@@ -384,7 +386,7 @@ def test_leaderboard_with_an_unknown_baseline_lists_the_algorithms(tmp_path, mon
     from benchmark.track.tracking import Tracker
     from tests.leaderboard_runs import populate_standard
 
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     populate_standard(Tracker(uri, "standard"))
     assert main(["leaderboard", "--tracking-uri", uri, "--baseline", "nosuch", "--out", str(tmp_path / "lb")]) == 2
     err = capsys.readouterr().err
@@ -402,7 +404,7 @@ def test_ui_on_a_busy_port_is_one_line(tmp_path, capsys):
 
 
 def test_a_grid_whose_every_cell_failed_closes_its_parent_failed(tmp_path, capsys):
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     argv = ["run", "--suite", "fewshot", "--algorithm", "protonet", "--meta-iterations", "5", "--test-episodes", "2",
             "--set", "lr=1e30", "--no-progress", "--tracking-uri", uri, "--out", str(tmp_path / "r")]
     assert main(argv) == 1  # the run diverged: FAILED, with the reason on stderr
@@ -439,7 +441,7 @@ def tiny_disk(tmp_path):
 
 def test_a_full_artifact_disk_fails_the_run_in_one_line_and_the_grid_carries_on(tmp_path, tiny_disk, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     argv = ["run", "--suite", "fewshot", "--algorithm", "protonet", "--seeds", "0", "1", "--meta-iterations", "2",
             "--test-episodes", "2", "--no-progress", "--tracking-uri", uri, "--out", str(tmp_path / "r")]
     assert main(argv) == 1
@@ -458,7 +460,7 @@ def test_a_full_artifact_disk_fails_the_run_in_one_line_and_the_grid_carries_on(
 
 def test_evaluate_on_deleted_or_truncated_weights_is_one_line(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     assert main(["run", "--suite", "fewshot", "--algorithm", "protonet", "--meta-iterations", "2", "--test-episodes", "2",
                  "--no-progress", "--tracking-uri", uri]) == 0
     (final,) = (tmp_path / "mlartifacts").rglob("weights/final.pt")
@@ -488,7 +490,7 @@ def _parent_table(uri, suite):
 
 def test_a_sharded_grid_s_parent_tables_every_shard_whichever_finishes_last(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     argv = ["run", "--suite", "fewshot", "--algorithm", "protonet", "transfer", "--seeds", "0", "1", "--meta-iterations", "2",
             "--test-episodes", "3", "--no-progress", "--tracking-uri", uri, "--out", str(tmp_path / "plots")]
     assert main(argv + ["--shard", "2/2"]) == 0

@@ -13,6 +13,8 @@ import torch
 from benchmark.run import checkpoint
 from benchmark.run.checkpoint import CorruptCheckpointError
 
+from .stores import mlflow_sqlite
+
 ROOT = Path(__file__).resolve().parent.parent
 RUN = [sys.executable, "-m", "benchmark", "run", "--no-progress", "--model", "cnet2", "--seeds", "0"]
 
@@ -77,7 +79,7 @@ def test_sigkill_then_resume_equals_uninterrupted_run(tmp_path, session_cache, s
 
 @pytest.mark.slow
 def test_sigterm_marks_killed_and_keeps_checkpoint(tmp_path, session_cache):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_sqlite(tmp_path / "mlflow.db")
     p = subprocess.Popen(RUN + ["--algorithm", "standard", "--epochs", "40", "--tracking-uri", uri], cwd=tmp_path,
                          env=_env(session_cache), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert _wait_for_checkpoint(tmp_path / "checkpoints", p)
@@ -112,7 +114,7 @@ def test_corrupted_checkpoint_fails_the_run_with_one_line(tmp_path, monkeypatch,
     monkeypatch.chdir(tmp_path)
     spec = build_plan("standard", "quick", Overrides(models=["cnet1"], algorithms=["standard"], seeds=[0], epochs=1))[0]
     (tmp_path / "checkpoints").mkdir()
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     bad = checkpoint.path_for(tmp_path / "checkpoints", spec.key(), f"{uri}#standard")  # named by store and experiment
     bad.write_bytes(checkpoint.MAGIC + b"0" * 64 + b"\nnot a checkpoint")
     rc = main(["run", "--model", "cnet1", "--algorithm", "standard", "--seeds", "0", "--epochs", "1", "--tracking-uri", uri, "--no-progress"])
@@ -127,7 +129,7 @@ def test_finished_runs_are_skipped_and_force_reruns(tmp_path, monkeypatch, capsy
     from benchmark.cli import main
 
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    uri = mlflow_sqlite(tmp_path / "m.db")
     argv = ["run", "--model", "cnet1", "--algorithm", "standard", "mltp_fo", "--seeds", "0", "--epochs", "1",
             "--max-steps", "3", "--tracking-uri", uri, "--no-progress"]
     assert main(argv) == 0
@@ -201,7 +203,7 @@ def test_a_resumed_runs_wall_time_adds_its_processes(tmp_path, monkeypatch):
 
     spec = build_plan("fewshot", "quick", Overrides(algorithms=["protonet"], meta_iterations=6, test_episodes=2, seeds=[0]))[0]
     spec = __import__("dataclasses").replace(spec, val_every=2, val_episodes=2)
-    tracker, cache, device = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot"), DataCache(), torch.device("cpu")
+    tracker, cache, device = Tracker(mlflow_sqlite(tmp_path / "m.db"), "fewshot"), DataCache(), torch.device("cpu")
     calls = []
 
     def stop_after_first(rnd, rec):  # the first checkpoint is written after the first record: stop at the second

@@ -11,6 +11,7 @@ import pytest
 
 from benchmark.report import sequential, stats
 
+from .stores import mlflow_sqlite
 from .test_stats import _null_tables, committed_rows
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,7 +81,7 @@ QUICK = ["--suite", "fewshot", "--algorithm", "transfer", "protonet", "--meta-it
 
 
 def _run(tmp_path: Path, *extra: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "benchmark", "run", *QUICK, "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}",
+    cmd = [sys.executable, "-m", "benchmark", "run", *QUICK, "--tracking-uri", mlflow_sqlite(tmp_path / "m.db"),
            "--checkpoint-dir", str(tmp_path / "ck"), "--out", str(tmp_path / "res"), *extra]
     return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
@@ -102,7 +103,7 @@ def test_until_decided_runs_a_quick_grid_resumes_and_shards(tmp_path):
     lb = tmp_path / "lb"
     from benchmark.cli import main
 
-    assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", f"sqlite:///{tmp_path / 'm.db'}", "--out", str(lb),
+    assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", mlflow_sqlite(tmp_path / "m.db"), "--out", str(lb),
                  "--until-decided", "--max-seeds", "5", "--min-effect", "1"]) == 0
     md = (lb / "fewshot.md").read_text()
     assert "**Design:** seeds until decided" in md and "| looks | stopped |" in md

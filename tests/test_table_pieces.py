@@ -8,6 +8,7 @@ from benchmark.report import raw
 from benchmark.track.tracking import Tracker
 
 from .leaderboard_runs import populate_fewshot
+from .stores import mlflow_sqlite
 
 
 def _store(tmp_path, name: str) -> str:
@@ -70,11 +71,11 @@ def test_run_done_in_skips_the_cells_a_table_already_has(tmp_path, monkeypatch, 
     monkeypatch.chdir(tmp_path)
     flags = ["run", "--model", "cnet1", "--algorithm", "standard", "mltp_fo", "--seeds", "0", "--epochs", "1",
              "--max-steps", "2", "--no-progress"]
-    first = f"sqlite:///{tmp_path / 'first.db'}"
+    first = mlflow_sqlite(tmp_path / "first.db")
     assert main([*flags[:5], *flags[6:], "--tracking-uri", first]) == 0  # standard only
     assert main(["leaderboard", "--tracking-uri", first, "--export", "table", "--merge"]) == 0
     capsys.readouterr()
-    second = f"sqlite:///{tmp_path / 'second.db'}"  # a new store: the first one is lost
+    second = mlflow_sqlite(tmp_path / "second.db")  # a new store: the first one is lost
     assert main([*flags, "--tracking-uri", second, "--done-in", "table"]) == 0
     out = capsys.readouterr().out
     assert "1 of 2 cells already finished in table (--done-in), skipped" in out
@@ -104,7 +105,7 @@ def test_merging_a_store_without_runs_keeps_the_table(tmp_path):
     table = tmp_path / "table"
     assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", _store(tmp_path, "a"), "--export", str(table)]) == 0
     before = raw.read(table, "fewshot")[0]
-    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    empty = mlflow_sqlite(tmp_path / "empty.db")
     Tracker(empty, "fewshot")
     assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", empty, "--export", str(table), "--merge"]) == 0
     assert set(raw.read(table, "fewshot")[0].run_id) == set(before.run_id)

@@ -4,13 +4,15 @@ from pathlib import Path
 
 from benchmark.track.tracking import Tracker, artifact_root
 
+from .stores import mlflow_sqlite
+
 
 def test_artifacts_live_beside_the_sqlite_file(tmp_path, monkeypatch):
     store, elsewhere = tmp_path / "store", tmp_path / "elsewhere"
     store.mkdir()
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)  # a run started from another directory
-    t = Tracker(f"sqlite:///{store / 'm.db'}", "standard")
+    t = Tracker(mlflow_sqlite(store / "m.db"), "standard")
     rid = t.start("r", {}, {})
     t.log_json(rid, {"a": 1}, "x.json")
     t.end(rid, "FINISHED")
@@ -29,7 +31,7 @@ def test_every_search_pages_to_the_end_and_finished_cells_are_looked_up_by_key(t
     from benchmark.track import tracking
 
     monkeypatch.setattr(tracking, "PAGE_SIZE", 2)  # many pages from a handful of runs
-    t = tracking.Tracker(f"sqlite:///{tmp_path / 'm.db'}", "paging")
+    t = tracking.Tracker(mlflow_sqlite(tmp_path / "m.db"), "paging")
     ids = {}
     for i in range(7):
         time.sleep(0.003)  # distinct start times: "newest" is well defined
@@ -56,7 +58,7 @@ def test_leaderboard_reads_episodes_and_curves_from_the_grids_files_not_run_by_r
 
     monkeypatch.setattr(store, "GRID", 4)
     monkeypatch.setattr(store, "EPISODES", 10)
-    t = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot")
+    t = Tracker(mlflow_sqlite(tmp_path / "m.db"), "fewshot")
     keys = store._fill(t, 0, 8, random.Random(0))
     per_run = []
     real = t.load_json_artifact
@@ -91,7 +93,7 @@ def test_perf_store_reports_each_size(capsys, monkeypatch):
 def test_a_reopened_run_drops_its_interruption_error(tmp_path):
     from benchmark.track.tracking import Tracker
 
-    t = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot")
+    t = Tracker(mlflow_sqlite(tmp_path / "m.db"), "fewshot")
     rid = t.start("r", {}, {"error": "interrupted (KeyboardInterrupt)"})
     t.end(rid, "KILLED")
     assert t.reopen(rid)
@@ -111,7 +113,7 @@ def test_a_sigterm_inside_a_store_write_waits_for_its_end(tmp_path, monkeypatch)
     from benchmark.run.runner import Terminated, install_signal_handlers
 
     old = {s: sig.getsignal(s) for s in (sig.SIGTERM, sig.SIGINT)}
-    tracker = Tracker(f"sqlite:///{tmp_path / 'm.db'}", "fewshot")
+    tracker = Tracker(mlflow_sqlite(tmp_path / "m.db"), "fewshot")
     run_id = tracker.start("r", params={}, tags={"config_key": "k"})
     real = tracker.client.log_batch
 

@@ -11,6 +11,8 @@ import pytest
 
 from benchmark.cli import main
 
+from .stores import mlflow_sqlite
+
 ROOT = Path(__file__).resolve().parent.parent
 TUNE = ["tune", "--suite", "standard", "--model", "cnet1", "--epochs", "2", "--max-steps", "6", "--no-progress"]
 
@@ -18,7 +20,7 @@ TUNE = ["tune", "--suite", "standard", "--model", "cnet1", "--epochs", "2", "--m
 @pytest.mark.slow
 def test_tune_then_run_tuned_and_resume(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
-    uri, storage = f"sqlite:///{tmp_path / 'm.db'}", f"sqlite:///{tmp_path / 'optuna.db'}"
+    uri, storage = mlflow_sqlite(tmp_path / "m.db"), f"sqlite:///{tmp_path / 'optuna.db'}"
     args = TUNE + ["--algorithm", "mltp_fo", "--tracking-uri", uri, "--storage", storage]
     assert main(args + ["--trials", "2"]) == 0
     study = optuna.load_study(study_name="standard.quick.glyph-fonts.cnet1.mltp_fo", storage=storage)

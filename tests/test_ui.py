@@ -11,6 +11,8 @@ import pytest
 from benchmark.cli import main
 from benchmark.track.ui import start, stop
 
+from .stores import mlflow_sqlite
+
 
 def _post(url, body):
     req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
@@ -21,7 +23,7 @@ def _post(url, body):
 @pytest.fixture
 def tiny_store(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    uri = mlflow_sqlite(tmp_path / "mlflow.db")
     assert main(["run", "--model", "cnet1", "--algorithm", "standard", "mltp_fo", "--seeds", "0", "--epochs", "1",
                  "--max-steps", "2", "--tracking-uri", uri, "--no-progress"]) == 0
     return uri

@@ -8,6 +8,8 @@ import pytest
 from benchmark.cli import main
 from benchmark.run.workers import threads_per_worker
 
+from .stores import mlflow_sqlite
+
 
 def test_threads_are_split_between_workers():
     assert threads_per_worker(2, cores=2) == 1 and threads_per_worker(2, cores=16) == 8 and threads_per_worker(4, cores=2) == 1
@@ -35,9 +37,9 @@ def test_two_workers_give_the_sequential_results_with_the_same_threads(tmp_path)
     args = ["-m", "benchmark", "run", "--model", "cnet1", "--algorithm", "standard", "mltp_fo", "--seeds", "0", "1",
             "--epochs", "1", "--max-steps", "3", "--no-progress"]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads_per_worker(2))}
-    seq = f"sqlite:///{tmp_path / 'seq.db'}"
+    seq = mlflow_sqlite(tmp_path / "seq.db")
     subprocess.run([sys.executable, *args, "--tracking-uri", seq], cwd=tmp_path, env=env, check=True, capture_output=True)
-    par = f"sqlite:///{tmp_path / 'par.db'}"
+    par = mlflow_sqlite(tmp_path / "par.db")
     out = subprocess.run([sys.executable, *args, "--tracking-uri", par, "--workers", "2", "--checkpoint-dir", "ck2"],
                          cwd=tmp_path, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
