@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -29,29 +30,29 @@ KIND = os.environ.get("BENCHMARK_TEST_STORE", "sqlite")
 KINDS = ("sqlite", "postgres", "mlflow-server")
 
 
-_TEMPLATE: list[Path] = []
+@functools.cache
+def _migrated_store() -> Path:
+    """One empty store that MLflow itself created and migrated, once per test process."""
+    from mlflow.tracking import MlflowClient
+
+    folder = Path(tempfile.mkdtemp(prefix="mlflow-template-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}").search_experiments()  # creates and migrates
+    return folder / "mlflow.db"
 
 
 def mlflow_sqlite(path: Path) -> str:
-    """The URI of a new, empty MLflow SQLite store at ``path`` (kept if it is there already).
-
-    A copy of one store that MLflow itself created and migrated once per test process: MLflow
-    migrates every new file from its first schema, 1.3-1.9 s each on CI's 2 cores, about two
-    minutes over the suite. Creating a store is still tested where it is the point: the
-    ``Stores`` fixture, the CLI's missing-store and bad-store cases (tests/test_reliability.py),
-    and the tests that hand a command a path with no file (tests/test_cli.py, test_fewshot_cli.py).
+    """The URI of a new, empty MLflow SQLite store at ``path`` (kept if it is there already): a copy of
+    ``_migrated_store``, since MLflow migrates every new file from its first schema (1.3-1.9 s each on
+    2 cores; five modules' fast tests took 166 s with copies against 250 s without, one machine, one run).
+    Creating a store is still tested where it is the point: the ``Stores`` fixture, the CLI's
+    missing-store and bad-store cases (tests/test_reliability.py), the plugin tests that assert no
+    store appears, and the tests that hand a command a path with no file (test_cli.py, test_fewshot_cli.py).
     """
     path = Path(path)
-    if not _TEMPLATE:
-        from mlflow.tracking import MlflowClient
-
-        folder = Path(tempfile.mkdtemp(prefix="mlflow-template-"))
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
-        MlflowClient(tracking_uri=f"sqlite:///{folder / 'mlflow.db'}").search_experiments()  # creates and migrates
-        _TEMPLATE.append(folder / "mlflow.db")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(_TEMPLATE[0], path)
+        shutil.copyfile(_migrated_store(), path)
     return f"sqlite:///{path}"
 
 
