@@ -10,7 +10,8 @@ each episode's support and query rows of them. What batching buys depends on the
   the limit: one forward pass over the episodes' images.
 * **per-episode** statistics (batch norm of the batch, ``transductive``): each episode's support set
   and its queries are still two batches of their own. On CUDA the episodes go through one ``vmap``
-  of the embedding (batch norm computed per episode); on a CPU the per-episode loop is kept: measured
+  of the embedding (batch norm computed per episode), except under autocast (``--precision``), which
+  ``vmap`` does not see; on a CPU the per-episode loop is kept: measured
   on a 2-core EPYC, ``vmap`` over 50 episodes of 80 28x28 images ran 11x slower than the loop
   (batch norm's batching rule on one large tensor is memory-bound; 4,000 images as one plain batch
   were 2.4x slower than 50 batches of 80: the activations leave the cache).
@@ -69,8 +70,9 @@ def embed_block(model: nn.Module, block, joint: bool = False) -> tuple[torch.Ten
 
 def _per_episode(fn, images: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """``fn(images[rows[e]])`` for each episode e (batch statistics per episode): one ``vmap`` on CUDA, a loop
-    on a CPU (each episode's images gathered only when it is its turn)."""
-    if images.device.type in VMAP_DEVICES:
+    on a CPU (each episode's images gathered only when it is its turn) and under autocast, which ``vmap`` does not
+    see (``tests/test_batched_eval.py::test_under_autocast_every_device_scores_episodes_as_the_loop``)."""
+    if images.device.type in VMAP_DEVICES and not torch.is_autocast_enabled(images.device.type):
         return vmap(fn)(images[rows])
     return torch.stack([fn(images[r]) for r in rows])
 

@@ -12,7 +12,8 @@ takes seconds on a CPU. The checks:
 - ``query order`` (few-shot): permuting an episode's queries permutes its predictions;
 - ``divergence``: a step that produces NaN stops the run as divergence;
 - ``trains``: training changes the parameters the algorithm trains (skipped for one that trains nothing);
-- ``device``: trained on the CPU, its state moved to a GPU predicts as on the CPU (skipped where there is no GPU).
+- ``device``: trained on the CPU, its state moved to a GPU predicts as on the CPU (skipped where there is no GPU),
+  compared in exact float32 (``exact_float32``).
 
 That training sees only training classes is the harness's promise, not the method's (the samplers draw from the
 training split alone; ``tests/test_conformance.py::test_the_harness_trains_on_training_classes_only``).
@@ -21,7 +22,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -180,6 +182,21 @@ def check_device(name: str, h: _Harness) -> Result:
     return moved_to(name, h, torch.device("cuda"))
 
 
+@contextmanager
+def exact_float32() -> Iterator[None]:
+    """CUDA convolutions in plain float32, not TF32 (PyTorch's default for cuDNN: 10 mantissa bits), while inside.
+
+    The device check asks whether the state moved, not how much TF32 rounds: on an H200 (2026-12-04,
+    ``tests/test_cuda.py``) the algorithms that take gradient steps at test time (finetune, fomaml, mtl_maml, reptile,
+    mtl_reptile) differed from the CPU by 0.005-0.03 in their logits with TF32 on; compared in float32 here."""
+    old = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = old
+
+
 def moved_to(name: str, h: _Harness, device: torch.device) -> Result:
     """Trained on ``h``'s device, its state moved to ``device`` in a fresh instance: the same predictions."""
     trained = h.session()
@@ -189,7 +206,7 @@ def moved_to(name: str, h: _Harness, device: torch.device) -> Result:
     moved = gpu.session()
     moved.algorithm.load_state_dict({k: v.to(gpu.device) if torch.is_tensor(v) else v
                                      for k, v in trained.algorithm.state_dict().items()})
-    with torch.no_grad():
+    with torch.no_grad(), exact_float32():
         cpu, cuda = _predict(trained, h), _predict(moved, gpu).cpu()
     same = torch.allclose(cpu, cuda, atol=1e-3, rtol=1e-3)
     worst = (cpu - cuda).abs().max().item()

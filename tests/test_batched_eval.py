@@ -142,3 +142,19 @@ def test_the_default_keeps_the_loop_where_blocks_were_measured_slower():
     assert not algo("transfer", "transductive").loop_is_faster(25)
     assert not algo("transfer", "inductive").loop_is_faster(300)  # cached features: blocks win by far
     assert not algo("baseline_pp", "transductive").loop_is_faster(300) and not algo("protonet", "transductive").loop_is_faster(300)
+
+
+def test_under_autocast_every_device_scores_episodes_as_the_loop(monkeypatch):
+    """``vmap`` does not see autocast: on a CPU its output stayed float32 where the loop's was bfloat16, and on an
+    H200 (2026-12-04) every fp16 run that scored episodes through it failed inside cudnn_batch_norm. Under autocast
+    the per-episode loop runs on every device."""
+    import algorithms.batched as batched
+
+    monkeypatch.setattr(batched, "VMAP_DEVICES", ("cuda", "cpu"))
+    model = set_batchnorm(create_model("conv4-32", WAYS, 1, 28), "transductive")
+    images, rows = torch.randn(12, 1, 28, 28), torch.arange(12).view(3, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
+        got = batched._per_episode(model.embed, images, rows)
+        want = torch.stack([model.embed(images[r]) for r in rows])
+    assert got.dtype == want.dtype == torch.bfloat16
+    torch.testing.assert_close(got, want)
