@@ -5,10 +5,10 @@ Every user-facing failure is one line on stderr and a non-zero exit: 2 for bad i
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
 
 from .. import plugins
+from ..run.workers import end_if_bootstrapping
 from ..track.stores import StoreError
 from . import commands
 from .parser import EXIT_BAD_INPUT, build_parser
@@ -17,11 +17,7 @@ __all__ = ["EXIT_BAD_INPUT", "build_parser", "main"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    if getattr(multiprocessing.current_process(), "_inheriting", False):
-        # a spawned worker re-importing a script that calls the CLI without an ``if __name__ == "__main__":`` guard:
-        # end it before it touches the store (the pool's SIGTERM then found it mid-write, and its traceback joined
-        # the script's one line); the script's own process says what to do (run/workers.py)
-        os._exit(3)
+    end_if_bootstrapping()  # before the parser and the store: an unguarded script's spawned worker ends here
     args = build_parser().parse_args(argv)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     handlers = {"list": commands.cmd_list, "run": commands.cmd_run, "perf": commands.cmd_perf, "ui": commands.cmd_ui,

@@ -139,14 +139,20 @@ def _end_workers(procs: list, grace: float = 60.0) -> None:
             proc.kill()
 
 
+def end_if_bootstrapping() -> None:
+    """End this process at once if it is a spawned worker still bootstrapping: one that re-imports a script calling
+    the CLI or ``run_parallel`` without an ``if __name__ == "__main__":`` guard. Ended before it touches the store
+    (the pool's SIGTERM used to find it mid-write, and its traceback joined the script's one line); the script's own
+    process says what to do (``run_parallel``'s BrokenProcessPool message)."""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        os._exit(3)
+
+
 def run_parallel(specs: list[RunSpec], workers: int, uri: str, experiment: str, device: torch.device,
                  echo: Callable[[str], None] = print, **options) -> list[RunResult]:
     """Every spec in ``workers`` processes; results in the specs' order. ``options`` are
     ``run_grid``'s (checkpoint_dir, force, extra_tags, keep_weights)."""
-    if getattr(multiprocessing.current_process(), "_inheriting", False):
-        # a spawned worker re-importing a script that calls the CLI without an ``if __name__ == "__main__":`` guard
-        # reaches here while it bootstraps: end it quietly; the script's own process says what to do (below)
-        os._exit(3)
+    end_if_bootstrapping()
     threads = threads_per_worker(workers)
     if options.get("checkpoint_dir"):
         options["checkpoint_dir"] = str(Path(options["checkpoint_dir"]).resolve())
