@@ -80,6 +80,22 @@ def compare(g: pd.DataFrame, algorithm: str, baseline: str, suite: str, episodes
     return stats.paired(sa[seeds].to_numpy(), sb[seeds].to_numpy())
 
 
+def _unplateaued_iterations(a: pd.DataFrame) -> float:
+    """Iterations trained by the seeds whose curve missed the plateau criterion (NaN if none did, or unrecorded):
+    the stopping rule stops a run once the criterion holds, so a run that misses it ran to its cap (issue 28)."""
+    if not {"val_tail_gain", "iterations"} <= set(a):
+        return math.nan
+    short = a[a.val_tail_gain >= plateau.TOL].iterations.dropna()
+    return float(short.max()) if len(short) else math.nan
+
+
+def _cap_hit(r: pd.Series, short: int) -> str:
+    """The cap a row's ``short`` unplateaued seeds ran to, for its plateau note ("" where it is not recorded)."""
+    cap = r.get("unplateaued_iterations", math.nan)
+    who = "the seed short of it" if short == 1 else "the seeds short of it"
+    return "" if pd.isna(cap) else f"; {who} ran to the cap, {cap:,.0f} iterations"
+
+
 def _row(suite: str, key: tuple, a: pd.DataFrame, base_time: float, base_paper, c: stats.Comparison | None) -> dict:
     ref = _paper(suite, a.iloc[0], a.algorithm.iloc[0])
     paper_diff = ref.value - base_paper.value if ref and base_paper and c else math.nan
@@ -107,6 +123,7 @@ def _row(suite: str, key: tuple, a: pd.DataFrame, base_time: float, base_paper, 
         "scale_note": a.scale_note.iloc[0], "first_run": pd.to_datetime(a.start_time.min(), unit="ms").strftime("%Y-%m-%d"),
         "plateau": plateau.summary(list(a.val_tail_gain)) if "val_tail_gain" in a else "-",
         "tail_gain_max": a.val_tail_gain.max() if "val_tail_gain" in a else math.nan,
+        "unplateaued_iterations": _unplateaued_iterations(a),  # where the seeds short of the criterion stopped: the cap
         "protocol": int(a.protocol.min()) if "protocol" in a else 1,  # the suite's protocol version of the oldest run
         # `evaluate` runs: trained models scored again (their profile's deviations of scoring apply)
         "evaluation": bool((a.source_run_id.astype(str).str.len() > 0).any()) if "source_run_id" in a else False,
@@ -399,7 +416,8 @@ def _group_md(g: pd.DataFrame, suite: str, baseline: str, planned: pd.DataFrame 
             met, n = (int(x) for x in r.plateau.split("/"))
             if met < n:
                 lines.append(f"- `{r.algorithm}` did not plateau in {n - met} of {n} seeds (its best validation rose by up to "
-                             f"{r.tail_gain_max:+.2f} pp in the last {plateau.TAIL:.0%}): its number is not converged.")
+                             f"{r.tail_gain_max:+.2f} pp in the last {plateau.TAIL:.0%}{_cap_hit(r, n - met)}): its number is not "
+                             "converged.")
     for _, r in g[g.verdict == "no evidence"].iterrows():
         lines.append(f"- `{r.algorithm}` vs `{baseline}`: no evidence of a difference; with {r.paired_seeds} seeds this "
                      f"experiment could only detect differences of at least {_fmt(r.detectable)} pp.")
