@@ -9,7 +9,8 @@ regenerated from raw results by `leaderboard --from`), so every number in an ans
      scripts/protocol_sides.py, which also names what changed for each row: omniglot-alphabets/v1-vs-v3.md)
 
 A question is answered only when every row and comparison it needs has 5 paired seeds; until then the page lists
-what is short.
+what is short. A Table 1 setting answered while the other setting, in the same Holm family, is still short is labelled
+provisional.
 
     python scripts/omniglot_answers.py   # -> leaderboards/omniglot-answers.md
 """
@@ -68,15 +69,20 @@ def _short(rows: pd.DataFrame, needed: list[str], label: str = "") -> list[tuple
     return [(label + a, have.get(a, 0)) for a in needed if have.get(a, 0) < SEEDS]
 
 
-def _open(short: list[tuple[str, int]]) -> list[str]:
-    """Why a question has no answer yet, in one line: what is short, grouped by its seeds."""
+def _listing(short: list[tuple[str, int]]) -> tuple[int, str]:
+    """How many rows or comparisons are short, and which, grouped by their seeds."""
     by: dict[int, list[str]] = {}
     for name, n in dict.fromkeys(short):
         by.setdefault(n, []).append(name)
     parts = [f"{'not run or not judged yet' if n == 0 else f'{n} of {SEEDS} seeds'}: {', '.join(names)}"
              for n, names in sorted(by.items())]
-    return [f"Not answered yet: {len(dict.fromkeys(short))} row(s) or comparison(s) have fewer than {SEEDS} seeds "
-            f"({'; '.join(parts)})."]
+    return len(dict.fromkeys(short)), "; ".join(parts)
+
+
+def _open(short: list[tuple[str, int]]) -> list[str]:
+    """Why a question has no answer yet, in one line: what is short, grouped by its seeds."""
+    n, which = _listing(short)
+    return [f"Not answered yet: {n} row(s) or comparison(s) have fewer than {SEEDS} seeds ({which})."]
 
 
 def _group(rows: pd.DataFrame, names: list[str]) -> str:
@@ -113,6 +119,24 @@ def _plateau(rows: pd.DataFrame) -> str:
     return head + (f"; without a validation curve (not meta-trained): {', '.join(untrained)}" if untrained else "") + "."
 
 
+def _provisional(setting: str, t1: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
+    """Table 1's Holm family spans both settings (leaderboard --family table: the comparisons with transfer and the
+    planned ones together), so a setting's adjusted p-values, and its verdicts, can still move while the other
+    setting's comparisons are short of SEEDS seeds: such an answer is labelled provisional, with what is short."""
+    short = []
+    for s in SETTINGS:
+        if s != setting:
+            short += _short(t1[t1.setting == s], META + SIMPLE, f"{s} ")
+            short += _short(pairs[(pairs.setting == s) & (pairs.versus == PLANNED)], META, f"{s} vs {PLANNED}: ")
+    if not short:
+        return []
+    family = int((t1.verdict != "baseline").sum() + (pairs.versus == PLANNED).sum())
+    n, which = _listing(short)
+    return [f"*Provisional*: Holm's family is the whole table ({family} comparisons, both settings), and {n} of its "
+            f"rows or comparisons have fewer than {SEEDS} seeds ({which}). Until they have {SEEDS}, these adjusted "
+            "p-values and verdicts can still change.", ""]
+
+
 def _q1_setting(setting: str, t1: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
     rows, planned = t1[t1.setting == setting], pairs[(pairs.setting == setting) & (pairs.versus == PLANNED)]
     short = _short(rows, META + SIMPLE) + _short(planned, META, f"vs {PLANNED}: ")
@@ -120,7 +144,7 @@ def _q1_setting(setting: str, t1: pd.DataFrame, pairs: pd.DataFrame) -> list[str
         return _open(short)
     simple = rows[rows.algorithm.isin(SIMPLE)].sort_values("mean", ascending=False)
     strongest = simple.iloc[0].algorithm
-    return [_headline(_verdicts(rows, planned), planned), "",
+    return _provisional(setting, t1, pairs) + [_headline(_verdicts(rows, planned), planned), "",
             "- The simple baselines (mean %): " + ", ".join(f"{r.algorithm} {r['mean']:.2f}" for _, r in simple.iterrows())
             + ("" if strongest in ("transfer", PLANNED) else f" ({strongest}, the highest, is compared with transfer only)")
             + ".",

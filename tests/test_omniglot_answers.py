@@ -133,6 +133,16 @@ def test_a_short_or_missing_row_or_comparison_leaves_its_question_unanswered(tmp
         assert "Not answered yet" in part and says in part and "beats both" not in part and "changed" not in part
 
 
+def test_a_setting_answered_while_the_other_is_short_is_provisional(tmp_path):
+    """Holm's family spans both settings: 1-shot is answered, but labelled provisional with what 5-shot still lacks,
+    while a 5-shot comparison is at 4 seeds; at 5 seeds everywhere no answer is provisional."""
+    one, five, _, _ = _sections(_write(tmp_path, _short_seeds("t1/fewshot-pairs.csv", "maml", FIVE)))
+    assert "*Provisional*: Holm's family is the whole table (44 comparisons, both settings), and 1 of its rows" in one
+    assert f"(4 of 5 seeds: {FIVE} vs baseline_pp: maml)" in one and "**Yes, for maml**" in one
+    assert "Not answered yet" in five and "Provisional" not in five
+    assert "Provisional" not in _write(tmp_path)
+
+
 def _drop_n(target, algorithm, setting):
     def edit(name, frame):
         if name == target:
