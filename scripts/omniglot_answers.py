@@ -119,15 +119,17 @@ def _plateau(rows: pd.DataFrame) -> str:
     return head + (f"; without a validation curve (not meta-trained): {', '.join(untrained)}" if untrained else "") + "."
 
 
+def _setting_short(setting: str, t1: pd.DataFrame, pairs: pd.DataFrame, label: str = "") -> list[tuple[str, int]]:
+    """What one setting of Table 1 lacks: its rows against transfer and its planned comparisons with Baseline++."""
+    rows, planned = t1[t1.setting == setting], pairs[(pairs.setting == setting) & (pairs.versus == PLANNED)]
+    return _short(rows, META + SIMPLE, label) + _short(planned, META, f"{label}vs {PLANNED}: ")
+
+
 def _provisional(setting: str, t1: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
     """Table 1's Holm family spans both settings (leaderboard --family table: the comparisons with transfer and the
     planned ones together), so a setting's adjusted p-values, and its verdicts, can still move while the other
     setting's comparisons are short of SEEDS seeds: such an answer is labelled provisional, with what is short."""
-    short = []
-    for s in SETTINGS:
-        if s != setting:
-            short += _short(t1[t1.setting == s], META + SIMPLE, f"{s} ")
-            short += _short(pairs[(pairs.setting == s) & (pairs.versus == PLANNED)], META, f"{s} vs {PLANNED}: ")
+    short = [x for s in SETTINGS if s != setting for x in _setting_short(s, t1, pairs, f"{s} ")]
     if not short:
         return []
     family = int((t1.verdict != "baseline").sum() + (pairs.versus == PLANNED).sum())
@@ -138,10 +140,9 @@ def _provisional(setting: str, t1: pd.DataFrame, pairs: pd.DataFrame) -> list[st
 
 
 def _q1_setting(setting: str, t1: pd.DataFrame, pairs: pd.DataFrame) -> list[str]:
-    rows, planned = t1[t1.setting == setting], pairs[(pairs.setting == setting) & (pairs.versus == PLANNED)]
-    short = _short(rows, META + SIMPLE) + _short(planned, META, f"vs {PLANNED}: ")
-    if short:
+    if short := _setting_short(setting, t1, pairs):
         return _open(short)
+    rows, planned = t1[t1.setting == setting], pairs[(pairs.setting == setting) & (pairs.versus == PLANNED)]
     simple = rows[rows.algorithm.isin(SIMPLE)].sort_values("mean", ascending=False)
     strongest = simple.iloc[0].algorithm
     return _provisional(setting, t1, pairs) + [_headline(_verdicts(rows, planned), planned), "",
