@@ -7,7 +7,7 @@
 This package never imports ``benchmark``, ``datasets``, mlflow or optuna.
 """
 from .base import Algorithm
-from .errors import BadHyperparameterError, UnknownAlgorithmError
+from .errors import BadHyperparameterError, DivergenceError, UnknownAlgorithmError
 from .registry import (
     available,
     build,
@@ -20,6 +20,7 @@ from .registry import (
 __all__ = [
     "Algorithm",
     "BadHyperparameterError",
+    "DivergenceError",
     "UnknownAlgorithmError",
     "available",
     "build",

@@ -11,3 +11,8 @@ class UnknownAlgorithmError(KeyError):
 
 class BadHyperparameterError(ValueError):
     """Raised for an unknown or invalid hyperparameter of a known algorithm."""
+
+
+class DivergenceError(RuntimeError):
+    """Raised when training or scoring produces a non-finite loss or non-finite outputs (NaN, inf): the run
+    diverged, and resuming it would diverge again."""

@@ -561,6 +561,7 @@ def cmd_evaluate(args) -> int:
     if given and not args.experiment:
         return fail(f"{given[0]} selects runs of --experiment; with --run name the runs themselves")
     data_root = os.path.abspath(os.path.expanduser(args.data_root)) if args.data_root else None
+    import algorithms
     import datasets
 
     try:
@@ -585,6 +586,8 @@ def cmd_evaluate(args) -> int:
                   f"-> run {res.run_id[:8]} in {dest.experiment!r}", flush=True)
     except (ValueError, datasets.DataError) as e:
         return fail(str(e))
+    except algorithms.DivergenceError as e:  # not bad input (exit 1, as a run that diverged); no run was created
+        return fail(f"diverged: {e}", code=1)
     return 0
 
 

@@ -21,12 +21,9 @@ import torch
 from tqdm.auto import tqdm
 
 import algorithms
+from algorithms.errors import DivergenceError  # the training loop's NaN stop, and scoring's non-finite logits
 
 BOOKKEEPING = ("loss", "train_loss", "train_correct", "train_count")
-
-
-class DivergenceError(RuntimeError):
-    pass
 
 
 class Session(Protocol):

@@ -30,7 +30,15 @@ def auto_block(episodes: FixedEpisodes) -> int:
     return max(1, min(MAX_BLOCK, BLOCK_BYTES // max(per_episode, 1)))
 
 
-def _accuracies(logits: torch.Tensor, labels: torch.Tensor) -> list[float]:
+def _accuracies(logits: torch.Tensor, labels: torch.Tensor, done: int, total: int) -> list[float]:
+    """Each episode's query accuracy; non-finite logits (argmax would count NaN rows as class 0, so chance
+    accuracy) stop the scoring with a ``DivergenceError``: a diverged model has no accuracy to report."""
+    bad = ~torch.isfinite(logits).flatten(1).all(1)
+    if bool(bad.any()):
+        first = done + int(bad.nonzero()[0])
+        raise algorithms.DivergenceError(
+            f"query logits became non-finite (NaN or inf) in episode {first + 1} of {total} scored: the model or its "
+            "test-time adaptation diverged")
     return (logits.argmax(-1) == labels).float().mean(-1).tolist()
 
 
@@ -49,11 +57,11 @@ def episode_accuracies(algo: algorithms.Algorithm, episodes: FixedEpisodes, eval
     try:
         if eval_batch == 1:
             for task, labels in episodes.labelled():
-                accs += _accuracies(algo.query_logits(task)[None], labels[None])
+                accs += _accuracies(algo.query_logits(task)[None], labels[None], len(accs), len(episodes))
                 bar.update(1)
         else:
             for block, labels in episodes.blocks(eval_batch or auto_block(episodes)):
-                accs += _accuracies(algo.query_logits_block(block), labels)
+                accs += _accuracies(algo.query_logits_block(block), labels, len(accs), len(episodes))
                 bar.update(len(block))
     finally:
         algo.model.train()

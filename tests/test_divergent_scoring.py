@@ -1,0 +1,112 @@
+"""A model whose query logits become non-finite has no accuracy: scoring stops with a ``DivergenceError`` instead of
+counting NaN rows as class 0 (which reads as chance accuracy), the run is FAILED with the reason, and ``evaluate``
+says so in one line. Found in real use: MAML's test-time inner loop (inner_lr 0.4) with batch norm's running
+statistics (``--bn-eval inductive``) reached NaN in 2-3 steps, and the run had FINISHED at 20.03% (5-way chance)."""
+import pytest
+import torch
+
+import algorithms
+from benchmark.cli import main
+from benchmark.suites.scoring import episode_accuracies
+from benchmark.track.tracking import Tracker
+from datasets import EpisodeSampler
+from datasets.glyphs import load_glyphs
+
+from .stores import mlflow_sqlite
+
+NAN_AT = 3  # the 0-based episode whose logits are NaN
+
+
+class _NaNAt:
+    """Logits that are finite (the right class wins) except for episode ``NAN_AT``'s."""
+
+    def __init__(self, ways: int) -> None:
+        self.model, self.ways, self.seen = torch.nn.Linear(1, 1), ways, 0
+
+    def _logits(self, n_query: int) -> torch.Tensor:
+        out = torch.eye(self.ways).repeat_interleave(n_query // self.ways, 0)
+        if self.seen == NAN_AT:
+            out[1, 0] = float("nan")  # one value of one query is enough
+        self.seen += 1
+        return out
+
+    def query_logits(self, task) -> torch.Tensor:
+        return self._logits(len(task.query_x))
+
+    def query_logits_block(self, block) -> torch.Tensor:
+        return torch.stack([self._logits(block.query.shape[1]) for _ in range(len(block))])
+
+
+@pytest.mark.parametrize("eval_batch", [1, 2, 0])
+def test_non_finite_logits_stop_scoring_naming_the_episode(eval_batch):
+    split = load_glyphs().splits["test"]
+    episodes = EpisodeSampler(split, 5, 1, 3).fixed(6, "glyphs", "test")
+    algo = _NaNAt(5)
+    with pytest.raises(algorithms.DivergenceError, match=f"non-finite .* in episode {NAN_AT + 1} of 6 scored"):
+        episode_accuracies(algo, episodes, eval_batch)
+    algo = _NaNAt(5)
+    algo.seen = -100  # never reaches the NaN episode: every episode scores, all correct
+    assert episode_accuracies(algo, episodes, eval_batch) == [1.0] * 6
+
+
+PLUGIN = '''
+from dataclasses import dataclass
+
+import algorithms
+from algorithms.protonet import ProtoNet, ProtoNetHparams
+
+
+@dataclass
+class Hparams(ProtoNetHparams):
+    diverge: bool = True  # at test: NaN logits (a diverged test-time adaptation)
+
+
+@algorithms.register("nan_proto")
+class NaNProto(ProtoNet):
+    """Trains as ProtoNet; with ``diverge`` its test-time logits are NaN."""
+
+    Hparams = Hparams
+
+    def _out(self, logits):
+        return logits * float("nan") if self.hparams.diverge else logits
+
+    def query_logits(self, task):
+        return self._out(super().query_logits(task))
+
+    def query_logits_block(self, block):
+        return self._out(super().query_logits_block(block))
+'''
+
+
+def test_a_run_whose_scoring_diverges_is_failed_with_the_reason(tmp_path, capsys, clean_registry):
+    (tmp_path / "nan_proto.py").write_text(PLUGIN)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    argv = ["run", "--plugin", str(tmp_path / "nan_proto.py"), "--suite", "fewshot", "--algorithm", "nan_proto",
+            "protonet", "--meta-iterations", "3", "--test-episodes", "4", "--seeds", "0", "--no-progress",
+            "--tracking-uri", uri, "--out", str(tmp_path / "results")]
+    assert main(argv) == 1  # the grid goes on: protonet finishes beside the FAILED run
+    err = capsys.readouterr().err
+    assert "diverged" in err and "non-finite" in err
+    tracker = Tracker(mlflow_sqlite(tmp_path / "m.db"), "fewshot")
+    runs = {r.data.tags["algorithm"]: r for r in tracker.client.search_runs([tracker.experiment_id], "tags.algorithm != ''")}
+    assert runs["nan_proto"].info.status == "FAILED" and "test_acc" not in runs["nan_proto"].data.metrics
+    assert "non-finite" in runs["nan_proto"].data.tags["error"]
+    assert runs["protonet"].info.status == "FINISHED"
+
+
+def test_evaluate_of_weights_that_diverge_is_one_line_and_no_run(tmp_path, capsys, clean_registry):
+    (tmp_path / "nan_proto.py").write_text(PLUGIN)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    plugin = ["--plugin", str(tmp_path / "nan_proto.py")]
+    assert main(["run", *plugin, "--suite", "fewshot", "--algorithm", "nan_proto", "--set", "diverge=false",
+                 "--meta-iterations", "3", "--test-episodes", "4", "--seeds", "0", "--no-progress",
+                 "--tracking-uri", uri, "--out", str(tmp_path / "results")]) == 0
+    capsys.readouterr()
+    argv = ["evaluate", *plugin, "--experiment", "fewshot", "--tracking-uri", uri, "--test-episodes", "4",
+            "--eval-experiment", "scored"]
+    assert main([*argv, "--set", "diverge=true"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "diverged: query logits became non-finite" in err[0], err
+    scored = Tracker(mlflow_sqlite(tmp_path / "m.db"), "scored")
+    assert scored.client.search_runs([scored.experiment_id]) == []  # nothing half-recorded
+    assert main([*argv, "--set", "diverge=false"]) == 0  # the same weights, scored without the NaN
