@@ -34,6 +34,12 @@ BROKEN = {
     "idle": ("import algorithms\nfrom algorithms.protonet import ProtoNet\n\n"
              "@algorithms.register('idle')\nclass Idle(ProtoNet):\n"
              "    def step(self, params, weight_decay=0.0):\n        self.optimizer.zero_grad(set_to_none=True)\n", "trains"),
+    # reports a finite loss whatever its weights: the loop's NaN stop never fires, and scoring's stop on NaN logits
+    # (at the harness's validation) must not pass for it
+    "finite_loss": ("import algorithms\nfrom algorithms.protonet import ProtoNet\n\n"
+                    "@algorithms.register('finite_loss')\nclass FiniteLoss(ProtoNet):\n"
+                    "    def train_step(self, tasks):\n        stats = super().train_step(tasks)\n"
+                    "        return {**stats, 'loss': 0.0, 'train_loss': 0.0}\n", "divergence"),
 }
 
 

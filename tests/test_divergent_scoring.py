@@ -110,3 +110,48 @@ def test_evaluate_of_weights_that_diverge_is_one_line_and_no_run(tmp_path, capsy
     scored = Tracker(mlflow_sqlite(tmp_path / "m.db"), "scored")
     assert scored.client.search_runs([scored.experiment_id]) == []  # nothing half-recorded
     assert main([*argv, "--set", "diverge=false"]) == 0  # the same weights, scored without the NaN
+
+
+def test_evaluate_of_several_runs_scores_the_others_and_names_the_one_that_diverged(tmp_path, capsys, clean_registry):
+    (tmp_path / "nan_proto.py").write_text(PLUGIN)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    plugin = ["--plugin", str(tmp_path / "nan_proto.py")]
+    for seed, diverge in ((0, "false"), (1, "true"), (2, "false")):  # trained and tested finite only without NaN
+        main(["run", *plugin, "--suite", "fewshot", "--algorithm", "nan_proto", "--set", f"diverge={diverge}",
+              "--meta-iterations", "3", "--test-episodes", "4", "--seeds", str(seed), "--no-progress",
+              "--tracking-uri", uri, "--out", str(tmp_path / "results")])
+    source = Tracker(mlflow_sqlite(tmp_path / "m.db"), "fewshot")
+    finished = source.client.search_runs([source.experiment_id],
+                                         "attributes.status = 'FINISHED' and tags.algorithm = 'nan_proto'")
+    assert sorted(r.data.tags["seed"] for r in finished) == ["0", "2"]  # seed 1 FAILED (diverged at test)
+    # seed 0's weights scored with diverge=true diverge; seed 2's first, so the pass must go on past seed 0's
+    by_seed = {r.data.tags["seed"]: r.info.run_id for r in finished}
+    capsys.readouterr()
+    argv = ["evaluate", *plugin, "--run", by_seed["2"], by_seed["0"], "--tracking-uri", uri, "--test-episodes", "4",
+            "--eval-experiment", "scored"]
+    assert main([*argv, "--set", "diverge=true"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all("diverged: query logits became non-finite" in e for e in err), err
+    assert {e.split(": ")[2] for e in err} == {by_seed["2"][:8], by_seed["0"][:8]}  # each names its source run
+    assert main([*argv, "--set", "diverge=false"]) == 0
+    scored = Tracker(mlflow_sqlite(tmp_path / "m.db"), "scored")
+    assert len(scored.client.search_runs([scored.experiment_id])) == 2
+
+
+class _Predicts:
+    def __init__(self, logits):
+        self.model, self.logits = torch.nn.Linear(1, 1), logits
+
+    def predict(self, x):
+        return self.logits[: len(x)]
+
+
+def test_the_standard_suite_stops_on_non_finite_logits_too():
+    from benchmark.suites.standard import evaluate
+
+    logits = torch.eye(4)
+    batches = [(torch.zeros(4, 1), torch.arange(4))] * 3
+    assert evaluate(_Predicts(logits), batches, 4)["acc"] == 1.0
+    logits[2, 1] = float("inf")
+    with pytest.raises(algorithms.DivergenceError, match="non-finite .* scored images 1-4"):
+        evaluate(_Predicts(logits), batches, 4)

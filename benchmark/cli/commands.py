@@ -577,18 +577,21 @@ def cmd_evaluate(args) -> int:
         for rid in ids:  # every source is usable before the first new run is created
             source_spec(src, rid)
             weights.check(src, rid, args.weights)
+        diverged = 0
         for rid in ids:
             if done := scored(src, dest, rid, args.weights, changes):
                 print(f"{rid[:8]}: already scored with these settings -> run {done[:8]} in {dest.experiment!r}")
                 continue
-            res = evaluate_run(src, dest, rid, args.weights, changes, device, cache)
+            try:
+                res = evaluate_run(src, dest, rid, args.weights, changes, device, cache)
+            except algorithms.DivergenceError as e:  # no run was created for it; the other sources are still scored
+                diverged += fail(f"{rid[:8]}: diverged: {e}", code=1)
+                continue
             print(f"{rid[:8]} {res.spec.algorithm} seed {res.spec.seed}: {get_suite(suite).headline(res.metrics)} "
                   f"-> run {res.run_id[:8]} in {dest.experiment!r}", flush=True)
     except (ValueError, datasets.DataError) as e:
         return fail(str(e))
-    except algorithms.DivergenceError as e:  # not bad input (exit 1, as a run that diverged); no run was created
-        return fail(f"diverged: {e}", code=1)
-    return 0
+    return 1 if diverged else 0  # as a grid with a FAILED run: not bad input
 
 
 def cmd_episodes(args) -> int:
