@@ -7,7 +7,7 @@
 This package never imports ``benchmark``, ``datasets``, mlflow or optuna.
 """
 from .base import Algorithm
-from .errors import BadHyperparameterError, DivergenceError, UnknownAlgorithmError
+from .errors import BadHyperparameterError, DivergenceError, NonFiniteOutputsError, UnknownAlgorithmError
 from .registry import (
     available,
     build,
@@ -21,6 +21,7 @@ __all__ = [
     "Algorithm",
     "BadHyperparameterError",
     "DivergenceError",
+    "NonFiniteOutputsError",
     "UnknownAlgorithmError",
     "available",
     "build",

@@ -16,3 +16,7 @@ class BadHyperparameterError(ValueError):
 class DivergenceError(RuntimeError):
     """Raised when training or scoring produces a non-finite loss or non-finite outputs (NaN, inf): the run
     diverged, and resuming it would diverge again."""
+
+
+class NonFiniteOutputsError(DivergenceError):
+    """Scoring met non-finite logits (``DivergenceError``'s other cause than the training loop's loss)."""

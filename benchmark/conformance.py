@@ -159,11 +159,11 @@ def check_divergence(name: str, h: _Harness) -> Result:
             p.fill_(math.nan)
     try:
         h.run(session)
-    except DivergenceError as e:  # the loop's stop on the step's loss; scoring's non-finite logits would hide a
-        # train_step that reports a finite loss from NaN weights, so only the loss stop passes
-        if str(e).startswith("loss became"):
-            return Result("divergence", True, str(e).split(";")[0])
+    except algorithms.NonFiniteOutputsError as e:  # scoring's stop would hide a train_step that reports a finite
+        # loss from NaN weights: only the loop's stop on the step's loss passes
         return Result("divergence", False, f"the step's 'loss' stayed finite with NaN weights; only scoring caught it ({e})")
+    except DivergenceError as e:
+        return Result("divergence", True, str(e).split(";")[0])
     return Result("divergence", False, "NaN weights trained without a DivergenceError (the loop checks the step's 'loss')")
 
 

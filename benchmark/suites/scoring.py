@@ -32,11 +32,11 @@ def auto_block(episodes: FixedEpisodes) -> int:
 
 def _accuracies(logits: torch.Tensor, labels: torch.Tensor, done: int, total: int) -> list[float]:
     """Each episode's query accuracy; non-finite logits (argmax would count NaN rows as class 0, so chance
-    accuracy) stop the scoring with a ``DivergenceError``: a diverged model has no accuracy to report."""
+    accuracy) stop the scoring with a ``DivergenceError`` (``NonFiniteOutputsError``): a diverged model has no accuracy to report."""
     bad = ~torch.isfinite(logits).flatten(1).all(1)
     if bool(bad.any()):
         first = done + int(bad.nonzero()[0])
-        raise algorithms.DivergenceError(
+        raise algorithms.NonFiniteOutputsError(
             f"query logits became non-finite (NaN or inf) in episode {first + 1} of {total} scored: the model or its "
             "test-time adaptation diverged")
     return (logits.argmax(-1) == labels).float().mean(-1).tolist()

@@ -155,7 +155,7 @@ def evaluate(algo: algorithms.Algorithm, loader: BatchLoader, num_classes: int) 
     for x, y in loader:
         logits = algo.predict(x)
         if not bool(torch.isfinite(logits).all()):  # topk would rank NaN rows arbitrarily: chance, not a result
-            raise algorithms.DivergenceError(f"logits became non-finite (NaN or inf) among scored images {n + 1}-"
+            raise algorithms.NonFiniteOutputsError(f"logits became non-finite (NaN or inf) among scored images {n + 1}-"
                                              f"{n + len(y)}: the model diverged")
         loss += torch.nn.functional.cross_entropy(logits, y, reduction="sum").item()
         top = logits.topk(k, dim=1).indices
