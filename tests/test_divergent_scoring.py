@@ -92,6 +92,16 @@ def test_a_run_whose_scoring_diverges_is_failed_with_the_reason(tmp_path, capsys
     assert runs["nan_proto"].info.status == "FAILED" and "test_acc" not in runs["nan_proto"].data.metrics
     assert "non-finite" in runs["nan_proto"].data.tags["error"]
     assert runs["protonet"].info.status == "FINISHED"
+    # the table names the diverged cell (it has no accuracy) instead of leaving it out unseen, from the store and
+    # again from the exported raw results, which keep each failed run's reason
+    out, raw_dir = tmp_path / "board", tmp_path / "raw"
+    assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", uri, "--out", str(out), "--baseline", "protonet"]) == 0
+    page = (out / "fewshot.md").read_text()
+    assert "**Diverged**" in page and "nan_proto 5-way 1-shot" in page and "seed 0" in page
+    assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", uri, "--export", str(raw_dir)]) == 0
+    assert main(["leaderboard", "--suite", "fewshot", "--from", str(raw_dir), "--out", str(tmp_path / "again"),
+                 "--baseline", "protonet"]) == 0
+    assert "nan_proto 5-way 1-shot" in (tmp_path / "again" / "fewshot.md").read_text()
 
 
 def test_evaluate_of_weights_that_diverge_is_one_line_and_no_run(tmp_path, capsys, clean_registry):

@@ -60,6 +60,7 @@ def _run_row(suite, r) -> dict:
         "plugins": t.get("plugins", ""),  # a researcher's own algorithm: its file hash or package version
         "source_run_id": t.get("source_run_id", ""),  # an evaluate run: the training run whose weights it scored
         "hparams": json.dumps({k[3:]: v for k, v in sorted(p.items()) if k.startswith("hp.")}),
+        "error": (t.get("error") or "").splitlines()[0][:300] if t.get("error") else "",  # why a FAILED run failed
     }
 
 
@@ -189,7 +190,8 @@ def read(folder: str | Path, suite: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     try:
         runs = pd.read_csv(pr, keep_default_na=False, na_values=[""],
                            dtype={"setting": str, "source": str, "scale_note": str, "paper_dataset": str,
-                                  "episodes_fingerprint": str, "bn_eval": str, "source_run_id": str})
+                                  "episodes_fingerprint": str, "bn_eval": str, "source_run_id": str,
+                                  "error": str})
         episodes = pd.read_csv(pe) if pe.is_file() else pd.DataFrame(columns=["run_id", "episode", "acc"])
     except (OSError, EOFError, zlib.error, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as e:
         raise ValueError(f"raw results in {folder} cannot be read ({type(e).__name__}: {str(e).splitlines()[0][:120]}); "
@@ -202,9 +204,10 @@ def read(folder: str | Path, suite: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         runs["protocol"] = 1
     if "bn_eval" not in runs:  # raw results written before --bn-eval: the suite's one mode then
         runs["bn_eval"] = "".join(get_suite(suite).bn_modes[:1])
-    if "source_run_id" not in runs:  # raw results written before evaluate runs named their source
-        runs["source_run_id"] = ""
-    for c in ("setting", "source", "scale_note", "paper_dataset", "episodes_fingerprint", "bn_eval", "source_run_id"):
+    for c in ("source_run_id", "error"):  # raw results written before evaluate runs named their source, or failures their reason
+        if c not in runs:
+            runs[c] = ""
+    for c in ("setting", "source", "scale_note", "paper_dataset", "episodes_fingerprint", "bn_eval", "source_run_id", "error"):
         runs[c] = runs[c].fillna("")
     return runs, episodes
 
@@ -254,6 +257,18 @@ def finished_keys(folder: str | Path, suite: str) -> set[str]:
     runs = read(folder, suite)[0]
     done = runs[(runs.status == "FINISHED") & runs.acc.notna()]
     return set(done.config_key)
+
+
+def diverged(runs: pd.DataFrame) -> pd.DataFrame:
+    """The table cells whose newest ended run diverged (FAILED with a "diverged: ..." error: its loss or its query
+    logits became non-finite) and that have no finished run: cells with no accuracy to report, which a table names
+    instead of leaving them out unseen. One row per cell, its newest diverged run."""
+    if runs.empty or "error" not in runs:
+        return runs.iloc[:0]
+    bad = runs[(runs.status == "FAILED") & runs.error.fillna("").astype(str).str.startswith("diverged")]
+    have = {tuple(k) for k in finished(runs)[0][CELL].astype(str).values}
+    bad = bad.loc[[tuple(k) not in have for k in bad[CELL].astype(str).values]]  # .loc: an empty mask selects no row
+    return bad.sort_values("start_time").drop_duplicates(CELL, keep="last").sort_values(CELL).reset_index(drop=True)
 
 
 def finished(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
