@@ -10,7 +10,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 T1_SETTINGS = ["5-way 1-shot", "5-way 5-shot"]  # Table 1's
 MAML_PAIR = ["maml", "mtl_maml"]  # meta-trained at 20-way too (table2_pieces.sh, step 2)
-TRAINED_20 = ["20-way 1-shot", "20-way 5-shot"]
+TRAINED_20 = ["20-way 1-shot"]  # the cut of 2026-12-05 (leaderboards/README): 20-way 5-shot training, 7.5 core-h a seed
 MTL = {"mtl_maml": "maml", "mtl_reptile": "reptile"}  # each MTL and the meta-learner it extends
 
 

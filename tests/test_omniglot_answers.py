@@ -87,6 +87,7 @@ def test_every_question_is_answered_from_the_tables_at_five_seeds(tmp_path):
     assert "without a validation curve (not meta-trained): finetune" in one and "every trained row" not in one
     assert "mtl_maml beats both transfer and maml in 20-way 15-shot; mtl_reptile beats both transfer and reptile in no setting" in q2
     assert "| 20-way 15-shot | +3.00 pp [+2.00, +4.00], better | +2.00 pp [+1.00, +3.00], better | - | - |" in q2
+    assert answers.OUT_OF_SHOTS in q2  # the 20-way 5/15-shot cells come from 1-shot models (the plan's cut): said
     assert f"- {ONE}: v1 protonet, maml; v3 maml" in q3 and f"- {FIVE}: v1 none; v3 none" in q3
     assert "2 verdict(s) changed" in q3 and f"- {FIVE}, maml against transfer: worse -> better" in q3
     assert f"- {ONE}, protonet against baseline_pp: better -> no evidence" in q3

@@ -43,7 +43,7 @@ def test_table2s_plan_is_read_from_its_piece_script():
 
 @pytest.mark.parametrize("algorithm, setting, model", [
     ("maml", "5-way 15-shot", "5-way 5-shot"), ("maml", "20-way 1-shot", "20-way 1-shot"),
-    ("mtl_maml", "20-way 15-shot", "20-way 5-shot"), ("protonet", "35-way 15-shot", "5-way 5-shot"),
+    ("mtl_maml", "20-way 15-shot", "20-way 1-shot"), ("protonet", "35-way 15-shot", "5-way 5-shot"),
     ("transfer", "20-way 1-shot", "5-way 1-shot"), ("reptile", "5-way 5-shot", "5-way 5-shot")])
 def test_each_cell_is_scored_from_the_nearest_trained_shot_count(algorithm, setting, model):
     assert progress.model_setting(algorithm, setting) == model
@@ -69,7 +69,8 @@ def test_missing_cells_their_pieces_and_costs(tmp_path):
         _run("maml", 0, "5-way 5-shot", 2.0), _run("maml", 1, "5-way 5-shot", 4.0),
         _run("transfer", 0, "5-way 1-shot", 0.5)])
     _write(tmp_path / "omniglot-mtl", [
-        _run("maml", 0, "20-way 5-shot", 0.01, trained_on="20-way 1-shot"),  # the wrong model: to replace
+        _run("maml", 0, "20-way 5-shot", 0.01, trained_on="5-way 5-shot"),  # the wrong model: to replace
+        _run("maml", 1, "20-way 15-shot", 0.01, trained_on="20-way 1-shot"),  # the plan's model (the 20-way cut)
         _run("maml", 0, "5-way 15-shot", 0.02, trained_on="5-way 5-shot")])
     done, todo = progress.missing(tmp_path)
     t1 = todo[todo.table == "t1"].set_index(["algorithm", "setting", "seed"])
@@ -81,7 +82,7 @@ def test_missing_cells_their_pieces_and_costs(tmp_path):
     assert pd.isna(t1.loc[("fomaml", "5-way 1-shot", 0)].core_h)  # nothing measured: no number made up
     t2 = todo[todo.table == "t2"].set_index(["algorithm", "setting", "seed"])
     assert t2.loc[("maml", "20-way 5-shot", 0)]["replace"] and not t2.loc[("maml", "20-way 1-shot", 0)]["replace"]
-    assert ("maml", "5-way 15-shot", 0) not in t2.index
+    assert ("maml", "5-way 15-shot", 0) not in t2.index and ("maml", "20-way 15-shot", 1) not in t2.index
     assert t2.loc[("maml", "5-way 5-shot", 0)].piece.startswith("SCORE=5 scripts/table2_pieces.sh 0")  # model committed
     assert t2.loc[("maml", "5-way 1-shot", 0)].piece == ""  # its model's piece scores it
     assert "35-way 1-shot" not in set(t2.xs("maml").index.get_level_values(0))  # the MAML pair takes 5 or 20 ways
@@ -90,6 +91,21 @@ def test_missing_cells_their_pieces_and_costs(tmp_path):
         ("maml", "5-way 5-shot", 0)].core_h == pytest.approx(3.0)  # estimated from Table 1's runs
     page = progress.write(tmp_path / "p.md", tmp_path).read_text()
     assert "| maml | 5-way 5-shot | 90.00 | 90.00 | · | · | · |" in page and "| maml | 20-way 5-shot | 90.00 † |" in page
+
+
+def test_a_diverged_cell_is_shown_as_such_and_is_not_missing(tmp_path):
+    """A cell whose run diverged (FAILED, "diverged: ...") has no accuracy and is not to rerun: the page says so, and
+    its piece is not listed; a FAILED run for another reason (a crash) still leaves its cell missing."""
+    div = _run("maml", 0, "5-way 1-shot", 0.1) | {"status": "FAILED", "acc": float("nan"),
+                                                  "error": "diverged: query logits became non-finite"}
+    crash = _run("maml", 1, "5-way 1-shot", 0.1) | {"status": "FAILED", "acc": float("nan"), "error": "OSError: disk"}
+    _write(tmp_path / "omniglot-alphabets" / "bn-inductive", [div, crash, _run("protonet", 0, "5-way 1-shot", 0.1)])
+    done, todo = progress.missing(tmp_path)
+    bn = todo[todo.table == "bn"].set_index(["algorithm", "setting", "seed"])
+    assert ("maml", "5-way 1-shot", 0) not in bn.index and ("maml", "5-way 1-shot", 1) in bn.index
+    assert ("protonet", "5-way 1-shot", 0) not in bn.index
+    page = progress.write(tmp_path / "p.md", tmp_path).read_text()
+    assert "| maml | 5-way 1-shot | diverged | · | · |" in page
 
 
 def test_the_committed_progress_page_is_what_the_committed_results_give(tmp_path):
