@@ -91,6 +91,7 @@ def test_a_run_whose_scoring_diverges_is_failed_with_the_reason(tmp_path, capsys
     runs = {r.data.tags["algorithm"]: r for r in tracker.client.search_runs([tracker.experiment_id], "tags.algorithm != ''")}
     assert runs["nan_proto"].info.status == "FAILED" and "test_acc" not in runs["nan_proto"].data.metrics
     assert "non-finite" in runs["nan_proto"].data.tags["error"]
+    assert runs["nan_proto"].data.tags["error"].endswith("at the validation after meta-iteration 3")  # not the test
     assert runs["protonet"].info.status == "FINISHED"
     # the table names the diverged cell (it has no accuracy) instead of leaving it out unseen, from the store and
     # again from the exported raw results, which keep each failed run's reason
@@ -102,6 +103,25 @@ def test_a_run_whose_scoring_diverges_is_failed_with_the_reason(tmp_path, capsys
     assert main(["leaderboard", "--suite", "fewshot", "--from", str(raw_dir), "--out", str(tmp_path / "again"),
                  "--baseline", "protonet"]) == 0
     assert "nan_proto 5-way 1-shot" in (tmp_path / "again" / "fewshot.md").read_text()
+
+
+def test_a_run_that_diverges_only_at_the_final_test_says_so(tmp_path, monkeypatch):
+    """Trained to the end and diverged at test (the batch-norm sensitivity table's MAML): the reason names the test
+    and the weights tested, so it reads differently from a run that diverged during training."""
+    import benchmark.suites.fewshot as fewshot
+
+    def diverging_test(*args, **kwargs):
+        raise algorithms.NonFiniteOutputsError("query logits became non-finite (NaN or inf) in episode 2 of 4 scored")
+
+    monkeypatch.setattr(fewshot, "test_metrics", diverging_test)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    assert main(["run", "--suite", "fewshot", "--algorithm", "protonet", "--meta-iterations", "3", "--test-episodes", "4",
+                 "--seeds", "0", "--no-progress", "--tracking-uri", uri, "--out", str(tmp_path / "results")]) == 1
+    tracker = Tracker(mlflow_sqlite(tmp_path / "m.db"), "fewshot")
+    run, = tracker.client.search_runs([tracker.experiment_id], "tags.algorithm = 'protonet'")
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error"].startswith("diverged: query logits became non-finite")
+    assert "at the final validation and test (" in run.data.tags["error"] and "after training ended" in run.data.tags["error"]
 
 
 def test_evaluate_of_weights_that_diverge_is_one_line_and_no_run(tmp_path, capsys, clean_registry):

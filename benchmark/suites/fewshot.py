@@ -33,7 +33,7 @@ from datasets import EpisodeSampler, EpisodicData, FixedEpisodes, manifest
 from ..models import create_model, set_batchnorm
 from ..report import plateau, plots
 from .base import Cell, ScaleNotes, Style, Suite
-from .scoring import evaluate_episodes
+from .scoring import evaluate_episodes, scoring
 
 ALL = ["maml", "fomaml", "anil", "metasgd", "reptile", "mtl_maml", "mtl_reptile", "protonet", "matching_net", "transfer",
        "baseline_pp", "linear_probe", "nearest_neighbour", "finetune"]
@@ -307,7 +307,8 @@ class FewShotSession:
         return {"val_acc": ev["acc"], "val_ci95": ev["ci95"]}
 
     def end_round(self, round_time: float, position) -> dict[str, float]:
-        return {"train_time_s": position.train_time, **self._validate()}
+        with scoring(f"the validation after meta-iteration {position.step}"):
+            return {"train_time_s": position.train_time, **self._validate()}
 
     def finish(self, history: list[dict[str, float]], position) -> dict[str, Any]:
         t0 = time.perf_counter()
@@ -320,10 +321,13 @@ class FewShotSession:
         else:
             last = history[-1] if history else {}
         # that round already validated the weights being tested on the same episodes: not twice
-        val = ({k: last[k] for k in ("val_acc", "val_ci95") if k in last} if last.get(self.unit) in (position.step, final.get("selected_iteration"))
-               else self._validate())
-        final |= {f"final_{k}": v for k, v in val.items()}
-        final |= test_metrics(self.algorithm, self.sets["test"], self.eval_batch)  # per episode too: paired tests on the same episodes
+        tested = (f"best-validation weights of meta-iteration {final['selected_iteration']}" if "selected_iteration" in final
+                  else f"final weights of meta-iteration {position.step}")
+        with scoring(f"the final validation and test ({tested}), after training ended"):
+            val = ({k: last[k] for k in ("val_acc", "val_ci95") if k in last}
+                   if last.get(self.unit) in (position.step, final.get("selected_iteration")) else self._validate())
+            final |= {f"final_{k}": v for k, v in val.items()}
+            final |= test_metrics(self.algorithm, self.sets["test"], self.eval_batch)  # per episode too: paired tests on the same episodes
         final["eval_time_s"] = time.perf_counter() - t0
         return final
 

@@ -6,6 +6,7 @@ The algorithm sees a test episode without its query labels (``datasets.TestEpiso
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import statistics
 
@@ -40,6 +41,17 @@ def _accuracies(logits: torch.Tensor, labels: torch.Tensor, done: int, total: in
             f"query logits became non-finite (NaN or inf) in episode {first + 1} of {total} scored: the model or its "
             "test-time adaptation diverged")
     return (logits.argmax(-1) == labels).float().mean(-1).tolist()
+
+
+@contextlib.contextmanager
+def scoring(what: str):
+    """Names what was being scored in a ``NonFiniteOutputsError`` raised inside (``validation after meta-iteration
+    500``, ``the final test``): a run that diverged at test trained to the end, one that diverged at validation
+    did not, and the FAILED run's reason should say which."""
+    try:
+        yield
+    except algorithms.NonFiniteOutputsError as e:
+        raise algorithms.NonFiniteOutputsError(f"{e}, at {what}") from e
 
 
 def episode_accuracies(algo: algorithms.Algorithm, episodes: FixedEpisodes, eval_batch: int = 0,
