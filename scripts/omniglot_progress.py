@@ -7,10 +7,12 @@ seeds that have it) and the piece command that makes it, in the plan's order (le
       (1 -> 1, 5 and 15 -> 5) at 5-way; the MAML pair's 20-way cells from its 20-way 1-shot models (the plan's cut,
       leaderboards/README); a cell scored from another model is listed as one to replace
   the MAML pair's 20-way training runs (omniglot-mtl/training-20way/), 1-shot
-A cell whose run diverged (FAILED, "diverged: ...") has no accuracy: it is shown as such and is not missing.
   the batch-norm sensitivity table (omniglot-alphabets/bn-inductive/), seeds 0-2
 
     python scripts/omniglot_progress.py   # -> leaderboards/omniglot-progress.md (regenerate_tables.py runs it too)
+
+A cell whose run diverged (FAILED, "diverged: ...") has no accuracy: it is shown as such and is not missing. Its
+run's cost does not estimate the others' (it stopped early).
 """
 import math
 import os
@@ -63,6 +65,7 @@ def _at(d: pd.DataFrame, algorithm: str, setting: str, seed: int | None = None) 
 def _cost(done: pd.DataFrame, algorithm: str, setting: str, *fallback: pd.DataFrame) -> float:
     for d in (done, *fallback):
         same = _at(d, algorithm, setting)
+        same = same[~same.diverged.astype(bool)]  # a diverged run stopped early: its cost is not the cell's
         if len(same):
             return float(same.core_h.mean())
     return math.nan

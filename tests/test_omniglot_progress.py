@@ -99,11 +99,17 @@ def test_a_diverged_cell_is_shown_as_such_and_is_not_missing(tmp_path):
     div = _run("maml", 0, "5-way 1-shot", 0.1) | {"status": "FAILED", "acc": float("nan"),
                                                   "error": "diverged: query logits became non-finite"}
     crash = _run("maml", 1, "5-way 1-shot", 0.1) | {"status": "FAILED", "acc": float("nan"), "error": "OSError: disk"}
-    _write(tmp_path / "omniglot-alphabets" / "bn-inductive", [div, crash, _run("protonet", 0, "5-way 1-shot", 0.1)])
+    rerun = [_run("maml", 2, "5-way 1-shot", 0.1) | {"status": "FAILED", "acc": float("nan"), "error": "diverged: x"},
+             _run("maml", 2, "5-way 1-shot", 0.1) | {"status": "KILLED", "acc": float("nan"), "run_id": "r2", "start_time": 2}]
+    _write(tmp_path / "omniglot-alphabets" / "bn-inductive", [div, crash, *rerun, _run("protonet", 0, "5-way 1-shot", 0.1)])
+    _write(tmp_path / "omniglot-alphabets", [_run("maml", 0, "5-way 1-shot", 0.5)])
     done, todo = progress.missing(tmp_path)
     bn = todo[todo.table == "bn"].set_index(["algorithm", "setting", "seed"])
     assert ("maml", "5-way 1-shot", 0) not in bn.index and ("maml", "5-way 1-shot", 1) in bn.index
+    assert ("maml", "5-way 1-shot", 2) in bn.index  # rerun since it diverged (KILLED): missing, not hidden
     assert ("protonet", "5-way 1-shot", 0) not in bn.index
+    # the diverged run stopped early: the missing cells' cost comes from finished runs (here Table 1's), not from it
+    assert bn.loc[("maml", "5-way 1-shot", 1)].core_h == pytest.approx(0.5)
     page = progress.write(tmp_path / "p.md", tmp_path).read_text()
     assert "| maml | 5-way 1-shot | diverged | · | · |" in page
 

@@ -428,7 +428,7 @@ def _diverged_lines(diverged: pd.DataFrame | None) -> list[str]:
     """The cells with no accuracy because their run diverged (``raw.diverged``): named, not silently absent."""
     if diverged is None or diverged.empty:
         return []
-    cells = [f"{r.algorithm} {r.setting} ({r.bn_eval}) seed {r.seed}" if r.bn_eval else f"{r.algorithm} {r.setting} seed {r.seed}"
+    cells = [f"{r.algorithm} {r.setting} seed {r.seed} ({', '.join(dict.fromkeys(str(x) for x in (r.dataset, r.model, r.profile, r.bn_eval) if x))})"
              for r in diverged.itertuples()]
     return [f"**Diverged** (FAILED, no accuracy to report; each run's reason is its `error` in the raw results): "
             f"{'; '.join(cells)}.", ""]

@@ -262,13 +262,15 @@ def finished_keys(folder: str | Path, suite: str) -> set[str]:
 def diverged(runs: pd.DataFrame) -> pd.DataFrame:
     """The table cells whose newest ended run diverged (FAILED with a "diverged: ..." error: its loss or its query
     logits became non-finite) and that have no finished run: cells with no accuracy to report, which a table names
-    instead of leaving them out unseen. One row per cell, its newest diverged run."""
+    instead of leaving them out unseen. One row per cell, its newest run; a cell rerun since (a newer run KILLED or
+    FAILED otherwise) is not listed, so the rerun is not hidden."""
     if runs.empty or "error" not in runs:
         return runs.iloc[:0]
-    bad = runs[(runs.status == "FAILED") & runs.error.fillna("").astype(str).str.startswith("diverged")]
     have = {tuple(k) for k in finished(runs)[0][CELL].astype(str).values}
+    newest = ended(runs).sort_values("start_time").drop_duplicates(CELL, keep="last")
+    bad = newest[(newest.status == "FAILED") & newest.error.fillna("").astype(str).str.startswith("diverged")]
     bad = bad.loc[[tuple(k) not in have for k in bad[CELL].astype(str).values]]  # .loc: an empty mask selects no row
-    return bad.sort_values("start_time").drop_duplicates(CELL, keep="last").sort_values(CELL).reset_index(drop=True)
+    return bad.sort_values(CELL).reset_index(drop=True)
 
 
 def finished(runs: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
