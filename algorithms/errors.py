@@ -15,7 +15,10 @@ class BadHyperparameterError(ValueError):
 
 class DivergenceError(RuntimeError):
     """Raised when training or scoring produces a non-finite loss or non-finite outputs (NaN, inf): the run
-    diverged, and resuming it would diverge again."""
+    diverged, and resuming it would diverge again. ``after_training``: raised by the scoring after the last
+    meta-iteration (the final validation and test), so the trained weights are worth keeping."""
+
+    after_training: bool = False
 
 
 class NonFiniteOutputsError(DivergenceError):

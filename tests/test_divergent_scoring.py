@@ -93,6 +93,12 @@ def test_a_run_whose_scoring_diverges_is_failed_with_the_reason(tmp_path, capsys
     assert "non-finite" in runs["nan_proto"].data.tags["error"]
     assert runs["nan_proto"].data.tags["error"].endswith("at the validation after meta-iteration 3")  # not the test
     assert runs["protonet"].info.status == "FINISHED"
+    # it diverged before training ended: no weights are kept, and evaluate refuses it in one line
+    assert "diverged_after_training" not in runs["nan_proto"].data.tags
+    assert not tracker.client.list_artifacts(runs["nan_proto"].info.run_id, "weights")
+    capsys.readouterr()
+    assert main(["evaluate", "--run", runs["nan_proto"].info.run_id, "--tracking-uri", uri]) == 2  # a usage error: nothing to score
+    assert "is failed, not a finished training run" in capsys.readouterr().err
     # the table names the diverged cell (it has no accuracy) instead of leaving it out unseen, from the store and
     # again from the exported raw results, which keep each failed run's reason
     out, raw_dir = tmp_path / "board", tmp_path / "raw"
@@ -122,6 +128,16 @@ def test_a_run_that_diverges_only_at_the_final_test_says_so(tmp_path, monkeypatc
     assert run.info.status == "FAILED"
     assert run.data.tags["error"].startswith("diverged: query logits became non-finite")
     assert "at the final validation and test (" in run.data.tags["error"] and "after training ended" in run.data.tags["error"]
+    # trained to the end: its weights are kept, and evaluate --run scores them (here once the test no longer diverges)
+    rid = run.info.run_id
+    assert run.data.tags["diverged_after_training"] == "1" and f"evaluate --run {rid}" in run.data.tags["error"]
+    assert {a.path for a in tracker.client.list_artifacts(rid, "weights")} >= {"weights/best.pt", "weights/model.json"}
+    monkeypatch.undo()
+    assert main(["evaluate", "--run", rid, "--weights", "best", "--tracking-uri", uri, "--test-episodes", "4",
+                 "--eval-experiment", "rescored"]) == 0
+    scored = Tracker(mlflow_sqlite(tmp_path / "m.db"), "rescored")
+    ev, = scored.client.search_runs([scored.experiment_id])
+    assert ev.info.status == "FINISHED" and ev.data.tags["source_run_id"] == rid and 0 <= ev.data.metrics["test_acc"] <= 1
 
 
 def test_evaluate_of_weights_that_diverge_is_one_line_and_no_run(tmp_path, capsys, clean_registry):

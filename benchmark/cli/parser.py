@@ -260,7 +260,8 @@ def _perf_flags(f: argparse.ArgumentParser) -> None:
 
 def _evaluate_flags(e: argparse.ArgumentParser) -> None:
     src = e.add_mutually_exclusive_group(required=True)
-    src.add_argument("--run", nargs="+", metavar="RUN_ID", help="finished runs whose kept weights to score")
+    src.add_argument("--run", nargs="+", metavar="RUN_ID", help="finished runs whose kept weights to score (or runs that "
+                     "trained to the end and diverged only at test, tagged diverged_after_training)")
     src.add_argument("--experiment", help="every finished run of this MLflow experiment (with --algorithm: only those)")
     e.add_argument("--algorithm", nargs="+", help="with --experiment: only these algorithms")
     e.add_argument("--seeds", nargs="+", type=nonneg_int, help="with --experiment: only runs of these seeds")

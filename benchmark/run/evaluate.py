@@ -1,4 +1,5 @@
-"""``python -m benchmark evaluate``: score the kept weights of finished runs again, on
+"""``python -m benchmark evaluate``: score the kept weights of finished runs again (and, named with ``--run``, of
+runs that trained to the end and diverged only at test: ``diverged_after_training``), on
 another dataset, setting, number of episodes or exact episode manifest, into NEW MLflow
 runs linked to their source (``source_run_id``); the source run is never modified.
 
@@ -48,7 +49,8 @@ def source_spec(tracker, run_id: str) -> RunSpec:
         run = tracker.client.get_run(run_id)
     except Exception:
         raise ValueError(f"unknown run id {run_id!r} in {tracker.uri}; list runs with `python -m benchmark ui`") from None
-    if run.info.status != "FINISHED" or "config_key" not in run.data.tags:
+    trained = run.info.status == "FINISHED" or run.data.tags.get("diverged_after_training") == "1"  # kept its weights
+    if not trained or "config_key" not in run.data.tags:
         raise ValueError(f"run {run_id} is {run.info.status.lower()}, not a finished training run: nothing to evaluate")
     config = tracker.load_json_artifact(run_id, "config.json")
     config["hparams"] = algorithms.make_hparams(config["algorithm"], **config["hparams"])

@@ -148,4 +148,8 @@ def train(
         bar.close()
     if getattr(session, "test_weights", "final") == "best-val" and best.get("weights"):
         load_weights(algo, best["weights"])  # model selection by validation: the test scores the best point's weights
-    return session.finish(history, pos)
+    try:
+        return session.finish(history, pos)
+    except DivergenceError as e:  # training ended: the runner keeps the weights of a run that diverged only at test
+        e.after_training = True
+        raise

@@ -148,8 +148,13 @@ def _train(spec: RunSpec, tracker, device, cache: DataCache, result: RunResult, 
     session = suite.session(spec, data, device)
     precision.prepare(spec.precision, session.algorithm, device)
     best: dict = {}
-    with precision.autocast(spec.precision, device):
-        result.metrics = train(session, spec.run_name, on_record, progress, resume, on_checkpoint, best)
+    try:
+        with precision.autocast(spec.precision, device):
+            result.metrics = train(session, spec.run_name, on_record, progress, resume, on_checkpoint, best)
+    except DivergenceError as e:
+        if e.after_training:  # trained to the end, diverged at test: the weights are kept on the FAILED run
+            result.trained = (session.algorithm, best, data)
+        raise
     if loads:
         result.metrics["machine_load"] = sum(loads) / len(loads)
     result.trained = (session.algorithm, best, data)
@@ -188,6 +193,9 @@ def execute(
         raise
     except DivergenceError as e:
         result.status, result.error = "FAILED", f"diverged: {e}"
+        if result.trained and keep_weights != "none":
+            result.error += ("; its trained weights are kept: score them with other test-time settings with "
+                             f"`evaluate --run {result.run_id} --set KEY=VALUE`")
         _remove(ckpt)  # resuming would diverge again
     except datasets.DataError:
         close_run(tracker, result, t_start, status="FAILED", error_text=traceback.format_exc())
@@ -251,9 +259,11 @@ def _log_results(tracker, result: RunResult, error_text: str | None) -> None:
     per_episode = result.metrics.pop("test_episode_acc", None)
     if per_episode is not None:
         tracker.log_json(rid, per_episode, "test_episode_acc.json")
-    if result.status == "FINISHED" and result.trained:
+    if result.trained:  # a FINISHED run, or a FAILED one that diverged only at test (``_train``)
         algo, best, data = result.trained
         result.metrics.update(weights.save(tracker, rid, spec, algo, best, result.keep_weights, data))
+        if result.status == "FAILED":
+            tracker.set_tags(rid, {"diverged_after_training": "1"})  # ``evaluate --run`` may score its weights
         result.trained = None  # the weights are logged; the grid does not hold every model in memory
     numeric = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
     tracker.log_metrics(rid, {**numeric, "wall_time_s": result.wall_time}, step=0)
