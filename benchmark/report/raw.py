@@ -60,7 +60,7 @@ def _run_row(suite, r) -> dict:
         "plugins": t.get("plugins", ""),  # a researcher's own algorithm: its file hash or package version
         "source_run_id": t.get("source_run_id", ""),  # an evaluate run: the training run whose weights it scored
         "hparams": json.dumps({k[3:]: v for k, v in sorted(p.items()) if k.startswith("hp.")}),
-        "error": (t.get("error") or "").splitlines()[0][:300] if t.get("error") else "",  # why a FAILED run failed
+        "error": t["error"].splitlines()[0][:300] if t.get("error") else "",  # why a FAILED run failed
     }
 
 
