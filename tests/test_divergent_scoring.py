@@ -201,3 +201,31 @@ def test_the_standard_suite_stops_on_non_finite_logits_too():
     logits[2, 1] = float("inf")
     with pytest.raises(algorithms.DivergenceError, match="non-finite .* scored images 1-4"):
         evaluate(_Predicts(logits), batches, 4)
+
+
+def test_a_standard_run_whose_scoring_diverges_names_the_split_and_epoch(tmp_path, monkeypatch):
+    import benchmark.suites.standard as standard
+
+    real = standard.evaluate
+
+    def test_split_diverges(algo, loader, num_classes):
+        if loader is session_loaders.get("test"):
+            raise algorithms.NonFiniteOutputsError("logits became non-finite (NaN or inf) among scored images 1-512")
+        return real(algo, loader, num_classes)
+
+    session_loaders = {}
+    init = standard.StandardSession.__init__
+
+    def remember(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        session_loaders.update(self.evals)
+
+    monkeypatch.setattr(standard.StandardSession, "__init__", remember)
+    monkeypatch.setattr(standard, "evaluate", test_split_diverges)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    assert main(["run", "--suite", "standard", "--model", "cnet1", "--algorithm", "standard", "--seeds", "0",
+                 "--epochs", "1", "--max-steps", "3", "--tracking-uri", uri, "--no-progress"]) == 1
+    tracker = Tracker(mlflow_sqlite(tmp_path / "m.db"), "standard")
+    run, = tracker.client.search_runs([tracker.experiment_id], "tags.algorithm = 'standard'")
+    assert run.info.status == "FAILED"
+    assert run.data.tags["error"].endswith("among scored images 1-512, at the test scoring after epoch 1"), run.data.tags["error"]

@@ -25,6 +25,7 @@ from datasets.splits import stratified_subset
 from ..models import create_model
 from ..report import plots
 from .base import Cell, ScaleNotes, Style, Suite
+from .scoring import scoring
 
 ALGORITHMS = ["standard", "mltp", "mltp_conv", "mltp_fc", "mltp_fo"]
 
@@ -222,7 +223,8 @@ class StandardSession:
         for split, loader in self.evals.items():
             if split == "test" and position.round % self.test_every and not last:
                 continue
-            ev = evaluate(self.algorithm, loader, self.num_classes)
+            with scoring(f"the {split} scoring after epoch {position.round}"):
+                ev = evaluate(self.algorithm, loader, self.num_classes)
             rec |= {f"{split}_{k}": v for k, v in ev.items()}
         return rec
 
