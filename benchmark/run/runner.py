@@ -61,7 +61,7 @@ class RunResult:
     prior_wall: float = 0.0
     started: float = 0.0  # this process's perf_counter at the run's start
     keep_weights: str = "both"
-    trained: tuple | None = field(default=None, repr=False)  # (algorithm, best, data) of a finished run, for its weights
+    trained: tuple | None = field(default=None, repr=False)  # (algorithm, best, data) of a run trained to the end (FINISHED, or diverged at test), for its weights
 
 
 def _on_term(signum, frame):  # pragma: no cover - exercised by subprocess tests
