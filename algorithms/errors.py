@@ -15,10 +15,12 @@ class BadHyperparameterError(ValueError):
 
 class DivergenceError(RuntimeError):
     """Raised when training or scoring produces a non-finite loss or non-finite outputs (NaN, inf): the run
-    diverged, and resuming it would diverge again. ``after_training``: raised by the scoring after the last
-    meta-iteration (the final validation and test), so the trained weights are worth keeping."""
+    diverged, and resuming it would diverge again. ``after_training``: raised by the scoring after the last training
+    step (its validation, or the final test), so the trained weights are worth keeping; ``position``: the training
+    loop's position then (steps and training seconds), for the run's cost."""
 
     after_training: bool = False
+    position: object = None
 
 
 class NonFiniteOutputsError(DivergenceError):

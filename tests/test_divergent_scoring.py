@@ -2,6 +2,8 @@
 counting NaN rows as class 0 (which reads as chance accuracy), the run is FAILED with the reason, and ``evaluate``
 says so in one line. Found in real use: MAML's test-time inner loop (inner_lr 0.4) with batch norm's running
 statistics (``--bn-eval inductive``) reached NaN in 2-3 steps, and the run had FINISHED at 20.03% (5-way chance)."""
+import shlex
+
 import pytest
 import torch
 
@@ -91,14 +93,22 @@ def test_a_run_whose_scoring_diverges_is_failed_with_the_reason(tmp_path, capsys
     runs = {r.data.tags["algorithm"]: r for r in tracker.client.search_runs([tracker.experiment_id], "tags.algorithm != ''")}
     assert runs["nan_proto"].info.status == "FAILED" and "test_acc" not in runs["nan_proto"].data.metrics
     assert "non-finite" in runs["nan_proto"].data.tags["error"]
-    assert runs["nan_proto"].data.tags["error"].endswith("at the validation after meta-iteration 3")  # not the test
+    assert "at the validation after meta-iteration 3" in runs["nan_proto"].data.tags["error"]  # not the test
     assert runs["protonet"].info.status == "FINISHED"
-    # it diverged before training ended: no weights are kept, and evaluate refuses it in one line
-    assert "diverged_after_training" not in runs["nan_proto"].data.tags
-    assert not tracker.client.list_artifacts(runs["nan_proto"].info.run_id, "weights")
-    capsys.readouterr()
-    assert main(["evaluate", "--run", runs["nan_proto"].info.run_id, "--tracking-uri", uri]) == 2  # a usage error: nothing to score
-    assert "is failed, not a finished training run" in capsys.readouterr().err
+    # that validation came after the last meta-iteration: training had ended, so the run keeps its weights and cost,
+    # and its reason ends with the command that scores them; run as printed, with the test-time setting that is finite
+    failed = runs["nan_proto"]
+    assert failed.data.tags["diverged_after_training"] == "1"
+    kept = {a.path for a in tracker.client.list_artifacts(failed.info.run_id, "weights")}
+    assert "weights/final.pt" in kept and "weights/best.pt" not in kept  # its only validation diverged: no best point
+    assert failed.data.metrics["meta_iterations_run"] == 3 and failed.data.metrics["train_time_s"] > 0
+    command = failed.data.tags["error"].split("`")[-2]
+    assert command.startswith(f"python -m benchmark evaluate --run {failed.info.run_id} --weights ")
+    argv = shlex.split(command.replace("--set KEY=VALUE", "--set diverge=false"))[3:]
+    assert main([*argv, "--plugin", str(tmp_path / "nan_proto.py"), "--test-episodes", "4"]) == 0
+    scored = Tracker(mlflow_sqlite(tmp_path / "m.db"), "fewshot-evaluate")
+    ev, = scored.client.search_runs([scored.experiment_id])
+    assert ev.info.status == "FINISHED" and ev.data.tags["source_run_id"] == failed.info.run_id
     # the table names the diverged cell (it has no accuracy) instead of leaving it out unseen, from the store and
     # again from the exported raw results, which keep each failed run's reason
     out, raw_dir = tmp_path / "board", tmp_path / "raw"
@@ -109,6 +119,30 @@ def test_a_run_whose_scoring_diverges_is_failed_with_the_reason(tmp_path, capsys
     assert main(["leaderboard", "--suite", "fewshot", "--from", str(raw_dir), "--out", str(tmp_path / "again"),
                  "--baseline", "protonet"]) == 0
     assert "nan_proto 5-way 1-shot" in (tmp_path / "again" / "fewshot.md").read_text()
+
+
+def test_a_run_that_diverges_before_training_ended_keeps_no_weights(tmp_path, capsys, clean_registry):
+    """Diverged at a validation before the last meta-iteration (the quick profile validates every 150): nothing
+    trained to the end, so no weights are kept, the checkpoint goes (resuming would diverge again), and evaluate
+    refuses the run in one line. With --keep-weights none, a run that trained to the end promises no weights either."""
+    (tmp_path / "nan_proto.py").write_text(PLUGIN)
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    common = ["run", "--plugin", str(tmp_path / "nan_proto.py"), "--suite", "fewshot", "--algorithm", "nan_proto",
+              "--test-episodes", "4", "--seeds", "0", "--no-progress", "--tracking-uri", uri,
+              "--out", str(tmp_path / "results"), "--checkpoint-dir", str(tmp_path / "ckpt")]
+    assert main([*common, "--meta-iterations", "151", "--experiment", "early"]) == 1
+    assert main([*common, "--meta-iterations", "3", "--keep-weights", "none", "--experiment", "none"]) == 1
+    capsys.readouterr()
+    for experiment, where in (("early", "at the validation after meta-iteration 150"),
+                              ("none", "at the validation after meta-iteration 3")):
+        tracker = Tracker(mlflow_sqlite(tmp_path / "m.db"), experiment)
+        run, = tracker.client.search_runs([tracker.experiment_id], "tags.algorithm = 'nan_proto'")
+        assert run.info.status == "FAILED" and run.data.tags["error"].endswith(where), run.data.tags["error"]
+        assert "diverged_after_training" not in run.data.tags and "kept" not in run.data.tags["error"]
+        assert not tracker.client.list_artifacts(run.info.run_id, "weights")
+        assert main(["evaluate", "--run", run.info.run_id, "--tracking-uri", uri]) == 2  # a usage error: nothing to score
+        assert "is failed, not a finished training run" in capsys.readouterr().err
+    assert not [p for p in (tmp_path / "ckpt").rglob("*") if p.is_file()]
 
 
 def test_a_run_that_diverges_only_at_the_final_test_says_so(tmp_path, monkeypatch):
@@ -122,7 +156,8 @@ def test_a_run_that_diverges_only_at_the_final_test_says_so(tmp_path, monkeypatc
     monkeypatch.setattr(fewshot, "test_metrics", diverging_test)
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     assert main(["run", "--suite", "fewshot", "--algorithm", "protonet", "--meta-iterations", "3", "--test-episodes", "4",
-                 "--seeds", "0", "--no-progress", "--tracking-uri", uri, "--out", str(tmp_path / "results")]) == 1
+                 "--seeds", "0", "--no-progress", "--tracking-uri", uri, "--out", str(tmp_path / "results"),
+                 "--test-weights", "best-val", "--checkpoint-dir", str(tmp_path / "ckpt")]) == 1
     tracker = Tracker(mlflow_sqlite(tmp_path / "m.db"), "fewshot")
     run, = tracker.client.search_runs([tracker.experiment_id], "tags.algorithm = 'protonet'")
     assert run.info.status == "FAILED"
@@ -130,8 +165,10 @@ def test_a_run_that_diverges_only_at_the_final_test_says_so(tmp_path, monkeypatc
     assert "at the final validation and test (" in run.data.tags["error"] and "after training ended" in run.data.tags["error"]
     # trained to the end: its weights are kept, and evaluate --run scores them (here once the test no longer diverges)
     rid = run.info.run_id
-    assert run.data.tags["diverged_after_training"] == "1" and f"evaluate --run {rid}" in run.data.tags["error"]
+    assert run.data.tags["diverged_after_training"] == "1"
+    assert f"evaluate --run {rid} --weights best --tracking-uri" in run.data.tags["error"]  # the weights it tested
     assert {a.path for a in tracker.client.list_artifacts(rid, "weights")} >= {"weights/best.pt", "weights/model.json"}
+    assert not [p for p in (tmp_path / "ckpt").rglob("*") if p.is_file()]  # the weights are written: the checkpoint goes
     monkeypatch.undo()
     assert main(["evaluate", "--run", rid, "--weights", "best", "--tracking-uri", uri, "--test-episodes", "4",
                  "--eval-experiment", "rescored"]) == 0
@@ -228,4 +265,5 @@ def test_a_standard_run_whose_scoring_diverges_names_the_split_and_epoch(tmp_pat
     tracker = Tracker(mlflow_sqlite(tmp_path / "m.db"), "standard")
     run, = tracker.client.search_runs([tracker.experiment_id], "tags.algorithm = 'standard'")
     assert run.info.status == "FAILED"
-    assert run.data.tags["error"].endswith("among scored images 1-512, at the test scoring after epoch 1"), run.data.tags["error"]
+    assert "among scored images 1-512, at the test scoring after epoch 1; training ended" in run.data.tags["error"]
+    assert run.data.tags["diverged_after_training"] == "1"  # its last epoch's scoring: trained to the end, weights kept

@@ -130,7 +130,12 @@ def train(
             round_time = time.perf_counter() - t0
             pos.train_time += round_time
             pos.round = rnd
-            rec = {session.unit: rnd, "step": pos.step, **means, **algo.metrics(), **session.end_round(round_time, pos)}
+            try:
+                scored = session.end_round(round_time, pos)
+            except DivergenceError as e:  # at the last step's validation, training has ended: its weights are kept
+                e.after_training, e.position = pos.step >= session.total_steps, pos
+                raise
+            rec = {session.unit: rnd, "step": pos.step, **means, **algo.metrics(), **scored}
             history.append(rec)
             if "val_acc" in rec and rec["val_acc"] > best.get("val_acc", -1.0):
                 best.update(round=rnd, val_acc=rec["val_acc"], weights=weights(algo))
@@ -151,5 +156,5 @@ def train(
     try:
         return session.finish(history, pos)
     except DivergenceError as e:  # training ended: the runner keeps the weights of a run that diverged only at test
-        e.after_training = True
+        e.after_training, e.position = True, pos
         raise

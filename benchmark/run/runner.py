@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import signal
 import socket
 import tempfile
@@ -152,11 +153,14 @@ def _train(spec: RunSpec, tracker, device, cache: DataCache, result: RunResult, 
         with precision.autocast(spec.precision, device):
             result.metrics = train(session, spec.run_name, on_record, progress, resume, on_checkpoint, best)
     except DivergenceError as e:
-        if e.after_training:  # trained to the end, diverged at test: the weights are kept on the FAILED run
+        if e.after_training:  # trained to the end, diverged at its last scoring: the FAILED run keeps weights and cost
             result.trained = (session.algorithm, best, data)
+            steps = "meta_iterations_run" if suite.unit == "iteration" else "steps_run"
+            result.metrics = {"train_time_s": e.position.train_time, steps: e.position.step}
         raise
-    if loads:
-        result.metrics["machine_load"] = sum(loads) / len(loads)
+    finally:
+        if loads:
+            result.metrics["machine_load"] = sum(loads) / len(loads)
     result.trained = (session.algorithm, best, data)
     result.status = "FINISHED"
 
@@ -193,10 +197,8 @@ def execute(
         raise
     except DivergenceError as e:
         result.status, result.error = "FAILED", f"diverged: {e}"
-        if result.trained and keep_weights != "none":
-            result.error += ("; its trained weights are kept: score them with other test-time settings with "
-                             f"`evaluate --run {result.run_id} --set KEY=VALUE`")
-        _remove(ckpt)  # resuming would diverge again
+        if not result.trained:
+            _remove(ckpt)  # resuming would diverge again (trained to the end: removed once its weights are written)
     except datasets.DataError:
         close_run(tracker, result, t_start, status="FAILED", error_text=traceback.format_exc())
         raise
@@ -205,8 +207,8 @@ def execute(
         close_run(tracker, result, t_start, error_text=traceback.format_exc())
         return result
     close_run(tracker, result, t_start)
-    if result.status == "FINISHED":  # written: a run whose results could not be written keeps its checkpoint
-        _remove(ckpt)
+    if result.status == "FINISHED" or (result.error or "").startswith("diverged: "):
+        _remove(ckpt)  # written: a run whose results could not be written keeps its checkpoint
     return result
 
 
@@ -254,6 +256,18 @@ def _remove(ckpt: Path | None) -> None:
         checkpoint.remove(ckpt)
 
 
+def _kept_after_divergence(tracker, result: RunResult, kept: dict[str, float]) -> None:
+    """A run that trained to the end and diverged at its last scoring: tagged so that ``evaluate --run`` scores its
+    weights, and its reason says how (the weights its test scored, where kept)."""
+    rid = result.run_id
+    tracker.set_tags(rid, {"diverged_after_training": "1"})
+    best = result.spec.test_weights == "best-val" or "weights_final_mb" not in kept
+    which = "best" if best and "weights_best_mb" in kept else "final"
+    result.error += (f"; training ended, so its {which} weights are kept: score them with other test-time settings by "
+                     f"`python -m benchmark evaluate --run {rid} --weights {which} --tracking-uri {shlex.quote(tracker.uri)} "
+                     "--set KEY=VALUE`")
+
+
 def _log_results(tracker, result: RunResult, error_text: str | None) -> None:
     rid, spec = result.run_id, result.spec
     per_episode = result.metrics.pop("test_episode_acc", None)
@@ -261,9 +275,10 @@ def _log_results(tracker, result: RunResult, error_text: str | None) -> None:
         tracker.log_json(rid, per_episode, "test_episode_acc.json")
     if result.trained:  # a FINISHED run, or a FAILED one that diverged only at test (``_train``)
         algo, best, data = result.trained
-        result.metrics.update(weights.save(tracker, rid, spec, algo, best, result.keep_weights, data))
-        if result.status == "FAILED":
-            tracker.set_tags(rid, {"diverged_after_training": "1"})  # ``evaluate --run`` may score its weights
+        kept = weights.save(tracker, rid, spec, algo, best, result.keep_weights, data)
+        result.metrics.update(kept)
+        if result.status == "FAILED" and kept:
+            _kept_after_divergence(tracker, result, kept)
         result.trained = None  # the weights are logged; the grid does not hold every model in memory
     numeric = {k: v for k, v in result.metrics.items() if isinstance(v, (int, float))}
     tracker.log_metrics(rid, {**numeric, "wall_time_s": result.wall_time}, step=0)
