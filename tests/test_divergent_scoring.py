@@ -245,7 +245,7 @@ def test_a_standard_run_whose_scoring_diverges_names_the_split_and_epoch(tmp_pat
 
     real = standard.evaluate
 
-    def test_split_diverges(algo, loader, num_classes):
+    def diverging_test_split(algo, loader, num_classes):
         if loader is session_loaders.get("test"):
             raise algorithms.NonFiniteOutputsError("logits became non-finite (NaN or inf) among scored images 1-512")
         return real(algo, loader, num_classes)
@@ -258,7 +258,7 @@ def test_a_standard_run_whose_scoring_diverges_names_the_split_and_epoch(tmp_pat
         session_loaders.update(self.evals)
 
     monkeypatch.setattr(standard.StandardSession, "__init__", remember)
-    monkeypatch.setattr(standard, "evaluate", test_split_diverges)
+    monkeypatch.setattr(standard, "evaluate", diverging_test_split)
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     assert main(["run", "--suite", "standard", "--model", "cnet1", "--algorithm", "standard", "--seeds", "0",
                  "--epochs", "1", "--max-steps", "3", "--tracking-uri", uri, "--no-progress"]) == 1
