@@ -4,6 +4,7 @@ says so in one line. Found in real use: MAML's test-time inner loop (inner_lr 0.
 statistics (``--bn-eval inductive``) reached NaN in 2-3 steps, and the run had FINISHED at 20.03% (5-way chance)."""
 import shlex
 
+import pandas as pd
 import pytest
 import torch
 
@@ -116,6 +117,8 @@ def test_a_run_whose_scoring_diverges_is_failed_with_the_reason(tmp_path, capsys
     page = (out / "fewshot.md").read_text()
     assert "**Diverged**" in page and "nan_proto 5-way 1-shot" in page and "seed 0" in page
     assert main(["leaderboard", "--suite", "fewshot", "--tracking-uri", uri, "--export", str(raw_dir)]) == 0
+    raw = pd.read_csv(raw_dir / "fewshot-runs.csv.gz").set_index("algorithm")  # the reason whole, command included
+    assert raw.loc["nan_proto", "error"] == failed.data.tags["error"] and len(failed.data.tags["error"]) > 300
     assert main(["leaderboard", "--suite", "fewshot", "--from", str(raw_dir), "--out", str(tmp_path / "again"),
                  "--baseline", "protonet"]) == 0
     assert "nan_proto 5-way 1-shot" in (tmp_path / "again" / "fewshot.md").read_text()

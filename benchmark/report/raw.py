@@ -60,7 +60,9 @@ def _run_row(suite, r) -> dict:
         "plugins": t.get("plugins", ""),  # a researcher's own algorithm: its file hash or package version
         "source_run_id": t.get("source_run_id", ""),  # an evaluate run: the training run whose weights it scored
         "hparams": json.dumps({k[3:]: v for k, v in sorted(p.items()) if k.startswith("hp.")}),
-        "error": t["error"].splitlines()[0][:300] if t.get("error") else "",  # why a FAILED run failed
+        # why a FAILED run failed: its reason's one line, whole (a run that diverged after training ends it with the
+        # evaluate command that scores its kept weights); capped only against a runaway exception message
+        "error": t["error"].splitlines()[0][:1000] if t.get("error") else "",
     }
 
 
