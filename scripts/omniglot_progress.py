@@ -12,7 +12,8 @@ seeds that have it) and the piece command that makes it, in the plan's order (le
     python scripts/omniglot_progress.py   # -> leaderboards/omniglot-progress.md (regenerate_tables.py runs it too)
 
 A cell whose run diverged (FAILED, "diverged: ...") has no accuracy: it is shown as such and is not missing. Its
-run's cost does not estimate the others' (it stopped early).
+run's cost does not estimate the others' (most stopped early; one that trained to the end and diverged only at its
+last scoring, tagged ``diverged_after_training``, is left out too: its cost would do, but none is committed).
 """
 import math
 import os
@@ -65,7 +66,7 @@ def _at(d: pd.DataFrame, algorithm: str, setting: str, seed: int | None = None) 
 def _cost(done: pd.DataFrame, algorithm: str, setting: str, *fallback: pd.DataFrame) -> float:
     for d in (done, *fallback):
         same = _at(d, algorithm, setting)
-        same = same[~same.diverged.astype(bool)]  # a diverged run stopped early: its cost is not the cell's
+        same = same[~same.diverged.astype(bool)]  # a diverged run (most stopped early): its cost is not the cell's
         if len(same):
             return float(same.core_h.mean())
     return math.nan
