@@ -34,4 +34,5 @@ if len(sys.argv) == 1 or any(a.startswith("omniglot") for a in sys.argv[1:]):
     subprocess.run([sys.executable, "scripts/protocol_sides.py"], check=True)  # the Omniglot verdicts of v1 and v3 side by side
     subprocess.run([sys.executable, "scripts/paper_orientation.py"], check=True)  # the MTL paper's Table 1 beside Table 2
     subprocess.run([sys.executable, "scripts/omniglot_answers.py"], check=True)  # the answers, from both tables
+    subprocess.run([sys.executable, "scripts/bn_sensitivity.py"], check=True)  # the sensitivity table paired with Table 1
     subprocess.run([sys.executable, "scripts/omniglot_progress.py"], check=True)  # which cells are left, and their cost
