@@ -31,15 +31,18 @@ data=(--data-root ../shared/data/omniglot)
 ANY_WAY="transfer protonet baseline_pp"
 REPRODUCE="scripts/table2_pieces.sh SEED (one piece per seed; leaderboards/README, Table 2)"
 
-ev() {  # one evaluate pass: ev EXPERIMENT TRAINED_SETTING SEED WAYS SHOTS ALGORITHM...
+ev() {  # one evaluate pass: ev EXPERIMENT TRAINED_SETTING SEED WAYS SHOTS ALGORITHM... (--if-trained: models this
+  # store lacks, as in a new store whose seed has its 5-way cells committed already, are said so and are not a failure)
   local exp=$1 trained=$2 seed=$3 ways=$4 shots=$5
   shift 5
   echo "=== $(date -Is) seed $seed: $* ($trained models) at $ways-way $shots-shot"
   python -m benchmark evaluate --tracking-uri "$uri" --experiment "$exp" --trained-setting "$trained" --seeds "$seed" \
-      --algorithm "$@" --weights best --ways "$ways" --shots "$shots" --queries 5 --eval-experiment mtl-question "${data[@]}"
+      --algorithm "$@" --weights best --ways "$ways" --shots "$shots" --queries 5 --eval-experiment mtl-question \
+      --if-trained "${data[@]}"
 }
 
 table() {  # the raw results into the table's folder, and the table regenerated from them
+  if [ ! -f "$STORE/mlflow.db" ]; then echo "=== $(date -Is) no store at $STORE yet: nothing scored here to export"; return; fi
   if [ "${1:-}" = with-20way ]; then  # the 20-way models' training runs (curves, plateau), beside the table
     python -m benchmark leaderboard --suite fewshot --tracking-uri "$uri" --experiment fewshot-20way \
         --export "$out/training-20way" --merge || failed=1

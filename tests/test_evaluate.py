@@ -249,6 +249,29 @@ def test_evaluate_selects_by_seed_and_trained_setting_and_a_rerun_skips_what_it_
     assert "--seeds selects runs of --experiment" in capsys.readouterr().err
 
 
+@pytest.mark.slow
+def test_if_trained_makes_a_store_without_the_models_say_so_and_exit_0(trained, tmp_path, capsys):
+    """--if-trained (the Table 2 pieces' passes over a new store, whose seed's 5-way models are committed elsewhere):
+    no matching model, or no store at all, is one line on stdout and exit 0, and creates no run; without it, both
+    stay the one-line errors they were; a selection that matches is scored as before."""
+    uri, _ = trained
+    base = ["evaluate", "--experiment", "fewshot", "--algorithm", "protonet", "--ways", "3", "--shots", "2",
+            "--test-episodes", "6", "--eval-experiment", "if-trained"]
+    missing = f"sqlite:///{tmp_path / 'absent.db'}"
+    for store, extra, says in ((uri, ["--seeds", "7"], "no finished runs in experiment 'fewshot' for protonet seeds 7"),
+                               (missing, [], "no tracking store at")):
+        capsys.readouterr()
+        assert main([*base, *extra, "--tracking-uri", store]) == 2
+        assert says in capsys.readouterr().err
+        assert main([*base, *extra, "--tracking-uri", store, "--if-trained"]) == 0
+        out = capsys.readouterr().out.strip()
+        assert out.startswith("nothing to score here: ") and says in out and "\n" not in out
+    assert _runs(uri, "if-trained") == [] and not (tmp_path / "absent.db").exists()
+    assert main([*base, "--seeds", "0", "--tracking-uri", uri, "--if-trained"]) == 0
+    assert [r.data.tags["seed"] for r in _runs(uri, "if-trained")] == ["0"]
+    assert main(["evaluate", "--run", "x", "--if-trained", "--tracking-uri", uri]) == 2  # it selects, like --seeds
+
+
 def test_an_evaluation_checks_only_the_splits_it_samples():
     """Scoring at more ways than the validation split holds (35-way on the held-out alphabets, 26 in validation) is
     allowed where nothing validates (evaluate's val_episodes=0); a run that validates is still refused in one line."""

@@ -526,6 +526,10 @@ def cmd_leaderboard(args, argv) -> int:
     return 0
 
 
+class NoSources(ValueError):
+    """No finished run matches evaluate's selection (with --if-trained: nothing to score, not an error)."""
+
+
 def _sources(tracker, args) -> list[str]:
     if args.run:
         return args.run
@@ -541,8 +545,15 @@ def _sources(tracker, args) -> list[str]:
     if tracker.client.get_experiment_by_name(args.experiment) is None or not runs:
         which = [f"for {' '.join(args.algorithm)}" if args.algorithm else "", f"seeds {' '.join(sorted(seeds))}" if seeds else "",
                  f"trained at {args.trained_setting}" if args.trained_setting else ""]
-        raise ValueError(f"no finished runs in experiment {args.experiment!r}" + "".join(f" {w}" for w in which if w))
+        raise NoSources(f"no finished runs in experiment {args.experiment!r}" + "".join(f" {w}" for w in which if w))
     return [r.info.run_id for r in sorted(runs, key=lambda r: (r.data.tags.get("algorithm", ""), r.data.tags.get("seed", "")))]
+
+
+def _nothing(why: str) -> int:
+    """--if-trained: a selection this store has no model for is scored elsewhere (a piece's pass over a store that
+    holds only some of a seed's models): one line, exit 0."""
+    print(f"nothing to score here: {why} (--if-trained)")
+    return 0
 
 
 def cmd_evaluate(args) -> int:
@@ -554,12 +565,14 @@ def cmd_evaluate(args) -> int:
     from ..track.tracking import Tracker, default_uri
 
     db = sqlite_path(args.tracking_uri or default_uri())
-    if db is not None and not db.is_file():
-        return fail(f"no tracking store at {db}; name the store of the source runs with --tracking-uri")
-    given = [f for f, v in (("--algorithm", args.algorithm), ("--seeds", args.seeds), ("--trained-setting", args.trained_setting))
-             if v is not None]
+    given = [f for f, v in (("--algorithm", args.algorithm), ("--seeds", args.seeds), ("--trained-setting", args.trained_setting),
+                            ("--if-trained", args.if_trained or None)) if v is not None]
     if given and not args.experiment:
         return fail(f"{given[0]} selects runs of --experiment; with --run name the runs themselves")
+    if db is not None and not db.is_file():
+        if args.if_trained:
+            return _nothing(f"no tracking store at {db}")
+        return fail(f"no tracking store at {db}; name the store of the source runs with --tracking-uri")
     data_root = os.path.abspath(os.path.expanduser(args.data_root)) if args.data_root else None
     import algorithms
     import datasets
@@ -568,7 +581,10 @@ def cmd_evaluate(args) -> int:
         changes = Changes(args.dataset, data_root, args.ways, args.shots, args.queries, args.test_episodes, args.episodes_file,
                           _set_values(args.set) or None, args.eval_batch)
         src = Tracker(args.tracking_uri, args.experiment or "standard")
-        ids = _sources(src, args)
+        try:
+            ids = _sources(src, args)
+        except NoSources as e:
+            return _nothing(str(e)) if args.if_trained else fail(str(e))
         suite = source_spec(src, ids[0]).suite
         dest = Tracker(args.tracking_uri, args.eval_experiment or f"{suite}-evaluate")
         device, cache = resolve_device(args.device), DataCache()

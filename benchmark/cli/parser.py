@@ -268,6 +268,9 @@ def _evaluate_flags(e: argparse.ArgumentParser) -> None:
     e.add_argument("--trained-setting", metavar="SETTING",
                    help="with --experiment: only runs trained at this few-shot setting, e.g. '5-way 1-shot'")
     e.add_argument("--weights", choices=["final", "best"], default="final", help="final (default) or best-validation weights")
+    e.add_argument("--if-trained", action="store_true",
+                   help="with --experiment: a store, or a selection, without a finished run is not an error: say so on one "
+                        "line and exit 0 (scripted passes over stores that hold only some of the models)")
     e.add_argument("--tracking-uri", help="MLflow tracking URI of the source runs and of the new ones (default sqlite:///mlflow.db)")
     e.add_argument("--eval-experiment", help="experiment of the new runs (default: <suite>-evaluate)")
     e.add_argument("--dataset", help="score on this dataset (default: the source run's)")
