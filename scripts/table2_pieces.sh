@@ -104,6 +104,10 @@ mkdir -p "$STORE"
 exec 9>"$STORE/table2-scoring.lock"
 flock 9  # one scoring run per store: evaluate's skip is a check, not a lock, so two at once score cells twice
 if [ -n "${SCORE:-}" ]; then  # SCORE=K: step 1 for the 5-way K-shot models only (table1_pieces.sh, after each piece)
+  if [ ! -f "$STORE/mlflow.db" ]; then  # its models were trained in a store just now: a missing one is a wrong STORE
+    echo "table2_pieces.sh: SCORE=$SCORE scores the models of the store that trained them; no store at $STORE (set STORE)" >&2
+    exit 2
+  fi
   for seed in "$@"; do score "$seed" "$SCORE"; done
   table
   exit "$failed"

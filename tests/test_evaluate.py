@@ -270,6 +270,13 @@ def test_if_trained_makes_a_store_without_the_models_say_so_and_exit_0(trained, 
     assert main([*base, "--seeds", "0", "--tracking-uri", uri, "--if-trained"]) == 0
     assert [r.data.tags["seed"] for r in _runs(uri, "if-trained")] == ["0"]
     assert main(["evaluate", "--run", "x", "--if-trained", "--tracking-uri", uri]) == 2  # it selects, like --seeds
+    capsys.readouterr()
+    for bad, says in ((["--algorithm", "protnet"], "unknown algorithm 'protnet' (did you mean 'protonet'?)"),
+                      (["--trained-setting", "5-way 1shot"], "--trained-setting expects 'N-way K-shot'")):
+        assert main([*base[:3], *bad, "--if-trained", "--tracking-uri", uri]) == 2  # a misspelling is not an empty store
+        assert says in capsys.readouterr().err
+    assert main([*base[:2], "nosuch", "--if-trained", "--tracking-uri", uri]) == 0
+    assert _client(uri).get_experiment_by_name("nosuch") is None  # looking for an experiment does not create it
 
 
 def test_an_evaluation_checks_only_the_splits_it_samples():

@@ -530,6 +530,40 @@ class NoSources(ValueError):
     """No finished run matches evaluate's selection (with --if-trained: nothing to score, not an error)."""
 
 
+def _no_sources(args) -> NoSources:
+    which = [f"for {' '.join(args.algorithm)}" if args.algorithm else "",
+             f"seeds {' '.join(sorted(str(s) for s in args.seeds))}" if args.seeds else "",
+             f"trained at {args.trained_setting}" if args.trained_setting else ""]
+    return NoSources(f"no finished runs in experiment {args.experiment!r}" + "".join(f" {w}" for w in which if w))
+
+
+def _selection_error(args) -> str | None:
+    """A bad --algorithm or --trained-setting, said before any run is selected (with --if-trained a misspelling would
+    otherwise read as a store without the models)."""
+    import re
+
+    import algorithms
+
+    for name in args.algorithm or []:
+        try:
+            algorithms.get_class(name)
+        except algorithms.UnknownAlgorithmError as e:
+            return str(e).strip("'\"")
+    if args.trained_setting and not re.fullmatch(r"\d+-way \d+-shot", args.trained_setting):
+        return f"--trained-setting expects 'N-way K-shot', e.g. '5-way 1-shot', not {args.trained_setting!r}"
+    return None
+
+
+def _source_tracker(args):
+    """The source runs' tracker; with --experiment, one the store has (never created by looking: a missing one is
+    an empty selection)."""
+    from ..track.tracking import Tracker, has_experiment
+
+    if args.experiment and not has_experiment(args.tracking_uri, args.experiment):
+        raise _no_sources(args)
+    return Tracker(args.tracking_uri, args.experiment or "standard")
+
+
 def _sources(tracker, args) -> list[str]:
     if args.run:
         return args.run
@@ -542,10 +576,8 @@ def _sources(tracker, args) -> list[str]:
     for r in sorted(runs, key=lambda r: r.info.start_time):
         newest[r.data.tags["config_key"]] = r
     runs = list(newest.values())
-    if tracker.client.get_experiment_by_name(args.experiment) is None or not runs:
-        which = [f"for {' '.join(args.algorithm)}" if args.algorithm else "", f"seeds {' '.join(sorted(seeds))}" if seeds else "",
-                 f"trained at {args.trained_setting}" if args.trained_setting else ""]
-        raise NoSources(f"no finished runs in experiment {args.experiment!r}" + "".join(f" {w}" for w in which if w))
+    if not runs:
+        raise _no_sources(args)
     return [r.info.run_id for r in sorted(runs, key=lambda r: (r.data.tags.get("algorithm", ""), r.data.tags.get("seed", "")))]
 
 
@@ -569,6 +601,8 @@ def cmd_evaluate(args) -> int:
                             ("--if-trained", args.if_trained or None)) if v is not None]
     if given and not args.experiment:
         return fail(f"{given[0]} selects runs of --experiment; with --run name the runs themselves")
+    if bad := _selection_error(args):
+        return fail(bad)
     if db is not None and not db.is_file():
         if args.if_trained:
             return _nothing(f"no tracking store at {db}")
@@ -580,8 +614,8 @@ def cmd_evaluate(args) -> int:
     try:
         changes = Changes(args.dataset, data_root, args.ways, args.shots, args.queries, args.test_episodes, args.episodes_file,
                           _set_values(args.set) or None, args.eval_batch)
-        src = Tracker(args.tracking_uri, args.experiment or "standard")
         try:
+            src = _source_tracker(args)
             ids = _sources(src, args)
         except NoSources as e:
             return _nothing(str(e)) if args.if_trained else fail(str(e))

@@ -135,6 +135,16 @@ def redo_interrupted_creation(uri: str) -> bool:
         engine.dispose()
 
 
+def has_experiment(uri: str | None, name: str) -> bool:
+    """Whether the store at ``uri`` holds experiment ``name``; looks without creating it (a Tracker creates its
+    experiment when it opens one)."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from mlflow.tracking import MlflowClient
+
+    _quiet()
+    return _retry(MlflowClient(tracking_uri=uri or default_uri()).get_experiment_by_name, name) is not None
+
+
 class Tracker:
     def __init__(self, uri: str | None = None, experiment: str = "standard") -> None:
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
