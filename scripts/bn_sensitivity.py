@@ -104,9 +104,10 @@ def _reading(df: pd.DataFrame, diverged: list[str], what: str) -> str:
     if df.empty:
         return "No cell has counted runs in both folders yet."
     tested = int(df.p_holm.notna().sum())
+    verdicts = (f"after Holm over the {tested} cells with at least 3 seeds, {int((df.verdict == 'worse').sum())} `worse`, "
+                f"{int((df.verdict == 'better').sum())} `better`" if tested else "no cell has 3 seeds yet, so none is tested")
     return (f"{what} is lower in {int((df['diff'] < 0).sum())} of the {len(df)} cells with runs in both (differences "
-            f"{df['diff'].min():+.2f} to {df['diff'].max():+.2f} pp); after Holm over the {tested} cells with at least 3 "
-            f"seeds, {int((df.verdict == 'worse').sum())} `worse`, {int((df.verdict == 'better').sum())} `better`"
+            f"{df['diff'].min():+.2f} to {df['diff'].max():+.2f} pp); {verdicts}"
             + (f"; {len(diverged)} cell(s) diverged there and have no accuracy (below)." if diverged else "."))
 
 
@@ -122,8 +123,9 @@ def _table(df: pd.DataFrame, base: str, other: str) -> list[str]:
     return lines
 
 
-def _section(title: str, base: Path, other: Path, what: str, labels: tuple[str, str]) -> list[str]:
+def _section(title: str, base: Path, other: Path, what: str, labels: tuple[str, str], divergences: bool = True) -> list[str]:
     df, diverged = pairs(base, other)
+    diverged = diverged if divergences else []  # listed once, in the section against Table 1
     lines = [f"## {title}", "", _reading(df, diverged, what), ""] + _table(df, *labels)
     return lines + (["", f"Not paired (no accuracy in `{other}`):", ""] + diverged if diverged else []) + [""]
 
@@ -148,7 +150,7 @@ def render(table1: Path = TABLE1, other: Path = SENSITIVITY, control: Path = CON
         lines += _section("The CPU alone: transductive on the inductive runs' CPU - Table 1", table1, control,
                           "The rerun on the other CPU", ("Table 1", "rerun"))
         lines += _section("The mode on one CPU: inductive - transductive rerun", control, other, "The inductive mode",
-                          ("transductive", "inductive"))
+                          ("transductive", "inductive"), divergences=False)
     return "\n".join(lines)
 
 
