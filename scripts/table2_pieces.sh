@@ -100,14 +100,16 @@ score20() {  # score20 SEED: the 20-way 1-shot models of the MAML pair at 20-way
 }
 
 failed=0
+# SCORE=K runs right after the piece that trained its models, in their store: a missing one is a wrong STORE (checked
+# before the lock below creates the folder)
+if [ -n "${SCORE:-}" ] && [ ! -f "$STORE/mlflow.db" ]; then
+  echo "table2_pieces.sh: SCORE=$SCORE scores the models of the store that trained them; no store at $STORE (set STORE)" >&2
+  exit 2
+fi
 mkdir -p "$STORE"
 exec 9>"$STORE/table2-scoring.lock"
 flock 9  # one scoring run per store: evaluate's skip is a check, not a lock, so two at once score cells twice
 if [ -n "${SCORE:-}" ]; then  # SCORE=K: step 1 for the 5-way K-shot models only (table1_pieces.sh, after each piece)
-  if [ ! -f "$STORE/mlflow.db" ]; then  # its models were trained in a store just now: a missing one is a wrong STORE
-    echo "table2_pieces.sh: SCORE=$SCORE scores the models of the store that trained them; no store at $STORE (set STORE)" >&2
-    exit 2
-  fi
   for seed in "$@"; do score "$seed" "$SCORE"; done
   table
   exit "$failed"

@@ -85,8 +85,9 @@ def test_the_20way_models_are_trained_at_1_shot_and_scored_at_every_shot_count(t
     first_run = next(i for i, c in enumerate(cmds) if c[0] == "run")
     assert not any(c[0] == "leaderboard" for c in cmds[:first_run])
     with pytest.raises(subprocess.CalledProcessError) as e:  # SCORE right after training: no store is a wrong STORE
-        _run(tmp_path, "table2_pieces.sh", "2", NEW_STORE="1", SCORE="1")
+        _run(tmp_path, "table2_pieces.sh", "2", NEW_STORE="1", SCORE="1", STORE=str(tmp_path / "misspelt"))
     assert e.value.returncode == 2 and b"no store at" in e.value.stderr
+    assert not (tmp_path / "misspelt").exists()  # a wrong STORE is not created
 
 
 def _table1(tmp_path, **env):
